@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { isStoreError } from "../errors.js";
+import { type CliIO, type Command, EXIT, UsageError } from "./io.js";
+
+/** The commands, loaded on demand so `zarrstore ls` does not pay for the proxy or IPFS. */
+const COMMANDS: Record<string, () => Promise<Command>> = {};
+
+function usage(): string {
+  const names = Object.keys(COMMANDS).sort();
+  return `usage: zarrstore <command> [options]\n\ncommands: ${names.join(", ")}\nRun 'zarrstore <command> --help' for a command's options.\n`;
+}
+
+/** Runs the CLI with the given arguments and returns the exit code. */
+export async function main(argv: string[], io: CliIO): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    io.stdout.write(usage());
+    return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const load = COMMANDS[name];
+  if (load === undefined) {
+    io.stderr.write(`zarrstore: unknown command '${name}'\n${usage()}`);
+    return EXIT.usage;
+  }
+  const command = await load();
+  if (args.includes("--help") || args.includes("-h")) {
+    io.stdout.write(`${command.summary}\n\nusage: ${command.usage}\n`);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (error) {
+    return reportError(error, name, command, io);
+  }
+}
+
+function reportError(error: unknown, name: string, command: Command, io: CliIO): number {
+  if (error instanceof UsageError) {
+    io.stderr.write(`zarrstore ${name}: ${error.message}\nusage: ${command.usage}\n`);
+    return EXIT.usage;
+  }
+  if (isStoreError(error)) {
+    io.stderr.write(`zarrstore ${name}: ${error.message} [${error.code}]\n`);
+    return EXIT.failed;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  io.stderr.write(`zarrstore ${name}: ${message}\n`);
+  return EXIT.failed;
+}
+
+/** The IO of the running process, with Ctrl-C wired to the abort signal. */
+export function processIO(): CliIO {
+  const controller = new AbortController();
+  process.once("SIGINT", () => controller.abort(new Error("interrupted (Ctrl-C)")));
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal };
+}

@@ -1,0 +1,6 @@
+/**
+ * The root entry on Node: everything the runtime-neutral entry has, with Node's fast transports
+ * and file-system schemes in `openStore`.
+ */
+export * from "./index.js";
+export { NODE_SCHEMES, openStore } from "./open.node.js";

@@ -1,0 +1,47 @@
+/**
+ * zarrstore: one store contract for Zarr, with backends, adapters and tools built on it.
+ * This entry is runtime-neutral: it imports nothing from `node:*`.
+ */
+export {
+  abortError,
+  isRetryableCode,
+  isStoreError,
+  readOnlyError,
+  StoreError,
+  type StoreErrorCode,
+  type StoreErrorInit,
+  type StoreOperation,
+  throwIfAborted,
+  unsupported,
+} from "./errors.js";
+export { bytesToText, exists, getJson, listAll, setJson, textToBytes } from "./helpers.js";
+export { isUnder, joinKey, keyToPath, parentOf, prefixToPath, toKey, toPrefix } from "./keys.js";
+export { compareKeys, listDirFromKeys } from "./listing.js";
+export {
+  BASE_SCHEMES,
+  createOpenStore,
+  type OpenOptions,
+  openStore,
+  type SchemeTable,
+  type StoreOpener,
+  schemeOf,
+} from "./open.js";
+export { checkRange, rangeHeader, resolveRange, sliceRange } from "./ranges.js";
+export {
+  type AbsolutePath,
+  CAPABILITY_NAMES,
+  type CallOptions,
+  type Capabilities,
+  type Listable,
+  type ListDirResult,
+  type Prefix,
+  type RangeQuery,
+  READ_ONLY_CAPABILITIES,
+  type Readable,
+  type SetOptions,
+  type SetResult,
+  type StatResult,
+  type Store,
+  type Writable,
+} from "./store.js";
+export { MemoryStore, type MemoryStoreOptions, type SyncStore } from "./stores/memory.js";
