@@ -1,0 +1,79 @@
+/**
+ * Benchmark helpers: run contenders alternately in one process, take medians, print ratios.
+ * Absolute numbers drift by up to a third between runs on shared machines; ratios within one
+ * run hold, so every table puts the anchor beside our code.
+ */
+
+/** One contender: a name and a function that does the work once and returns units done (ops, bytes…). */
+export interface Contender {
+  name: string;
+  run: () => Promise<number>;
+  /** Runs before the first round (warm-up, start servers…). */
+  setup?: () => Promise<void>;
+  teardown?: () => Promise<void>;
+}
+
+/** The result of one contender across rounds. */
+export interface Result {
+  name: string;
+  /** Units per second in each round. */
+  rates: number[];
+  median: number;
+}
+
+/** The median of numbers. */
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Runs the contenders alternately for `rounds` rounds and returns units/second for each. */
+export async function compare(contenders: Contender[], rounds = 5): Promise<Result[]> {
+  for (const c of contenders) await c.setup?.();
+  const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const c of contenders) {
+      const started = performance.now();
+      const units = await c.run();
+      const seconds = (performance.now() - started) / 1000;
+      rates.get(c.name)?.push(units / seconds);
+    }
+  }
+  for (const c of contenders) await c.teardown?.();
+  return contenders.map((c) => {
+    const r = rates.get(c.name) ?? [];
+    return { name: c.name, rates: r, median: median(r) };
+  });
+}
+
+/** Prints a table of medians with ratios to the baseline contender (by name). */
+export function printTable(title: string, unit: string, results: Result[], baseline: string): void {
+  const base = results.find((r) => r.name === baseline)?.median ?? Number.NaN;
+  const width = Math.max(...results.map((r) => r.name.length), 10);
+  console.log(`\n## ${title}`);
+  console.log(
+    `${"contender".padEnd(width)}  ${`median ${unit}`.padStart(16)}  ${`× ${baseline}`.padStart(12)}`,
+  );
+  for (const r of results) {
+    const ratio = r.median / base;
+    console.log(
+      `${r.name.padEnd(width)}  ${r.median.toFixed(1).padStart(16)}  ${ratio.toFixed(2).padStart(12)}`,
+    );
+  }
+}
+
+/** Runs `work` over `items` with at most `limit` in flight. */
+export async function pool<T>(
+  items: T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  });
+  await Promise.all(lanes);
+}
