@@ -1,7 +1,8 @@
 /** Where a command reads its environment and writes its output; tests pass their own. */
 export interface CliIO {
-  stdout: { write(text: string): unknown; isTTY?: boolean };
-  stderr: { write(text: string): unknown; isTTY?: boolean };
+  /** Takes text, or bytes for commands that pass values through (`cat`). */
+  stdout: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
+  stderr: { write(chunk: string | Uint8Array): unknown; isTTY?: boolean };
   env: Record<string, string | undefined>;
   cwd: string;
   /** Aborted on Ctrl-C. */

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { realpathSync } from "node:fs";
+import { pathToFileURL } from "node:url";
 import { isStoreError } from "../errors.js";
 import { type CliIO, type Command, EXIT, UsageError } from "./io.js";
 
@@ -52,5 +54,24 @@ function reportError(error: unknown, name: string, command: Command, io: CliIO):
 export function processIO(): CliIO {
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort(new Error("interrupted (Ctrl-C)")));
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd(), signal: controller.signal };
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    signal: controller.signal,
+  };
 }
+
+/** Tells whether this module is the process's entry (`node --import tsx src/cli/main.ts …`). */
+function isEntry(): boolean {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) process.exitCode = await main(process.argv.slice(2), processIO());
