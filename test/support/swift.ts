@@ -1,0 +1,123 @@
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+const SCRIPT = fileURLToPath(new URL("../../scripts/swift-server.sh", import.meta.url));
+
+/** Options for `startSwift`. */
+export interface StartSwiftOptions {
+  /** Seconds a tempauth token lives (default one day); a few seconds exercise re-authentication. */
+  tokenLife?: number;
+  /** Proxy worker processes (default 1). */
+  workers?: number;
+  /** Swift's log level (default INFO; WARNING for benchmarks). */
+  logLevel?: "DEBUG" | "INFO" | "WARNING" | "ERROR";
+}
+
+/** A running single-node Swift on 127.0.0.1, started by scripts/swift-server.sh. */
+export interface SwiftServer {
+  /** TempAuth v1 endpoint, e.g. `http://127.0.0.1:41234/auth/v1.0`. */
+  authUrl: string;
+  /** The storage URL of the `test` account, e.g. `http://127.0.0.1:41234/v1/AUTH_test`. */
+  storageUrl: string;
+  /** S3 API endpoint (path style, region us-east-1; access key = user, secret = key). */
+  s3Endpoint: string;
+  /** The proxy's port (everything above goes through it). */
+  port: number;
+  /** `test:tester`, admin of the account. */
+  user: string;
+  /** `testing`. */
+  key: string;
+  /** `AUTH_test`. */
+  account: string;
+  /** A member of the same account without rights: 403 on private containers. */
+  reader: { user: string; key: string };
+  /** Admin of another account (`AUTH_test2`). */
+  other: { user: string; key: string; storageUrl: string };
+  /** The state folder (configs, logs in `log/`, PIDs in `pids`). */
+  stateDir: string;
+  /** The PIDs of the server processes (memcached, account, container, object, proxy). */
+  pids: number[];
+  /** Stops every process by PID and removes the state folder. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** `true` when Swift can be started here, else the reason (for `describeLive`). */
+export function swiftAvailable(): true | string {
+  if (!existsSync("/usr/bin/swift-proxy-server")) {
+    const root = spawnSync("id", ["-u"], { encoding: "utf8" }).stdout.trim() === "0";
+    // As root the script installs the packages itself.
+    return root ? true : "Debian's swift packages are missing (run scripts/install-deps.sh)";
+  }
+  return true;
+}
+
+/**
+ * Starts a Swift with its S3 API on free loopback ports and waits until a PUT/GET/DELETE works
+ * (about 3–5 s). Call `stop()` in `afterAll`; it kills the recorded PIDs only.
+ *
+ * @example
+ * let swift: SwiftServer;
+ * beforeAll(async () => { swift = await startSwift({ tokenLife: 3 }); }, 60_000);
+ * afterAll(() => swift?.stop());
+ */
+export async function startSwift(options: StartSwiftOptions = {}): Promise<SwiftServer> {
+  const args = ["start"];
+  if (options.tokenLife !== undefined) args.push("--token-life", String(options.tokenLife));
+  if (options.workers !== undefined) args.push("--workers", String(options.workers));
+  if (options.logLevel !== undefined) args.push("--log-level", options.logLevel);
+  const { stdout } = await run("bash", [SCRIPT, ...args], {
+    encoding: "utf8",
+    timeout: 120_000,
+    maxBuffer: 1024 * 1024,
+  });
+  const env = parseEnv(stdout);
+  const stateDir = required(env, "SWIFT_STATE_DIR");
+  const port = Number(required(env, "SWIFT_PROXY_PORT"));
+  const base = `http://127.0.0.1:${port}`;
+  const pids = await readPids(stateDir);
+  let stopped: Promise<void> | undefined;
+  return {
+    authUrl: required(env, "SWIFT_AUTH_URL"),
+    storageUrl: required(env, "SWIFT_STORAGE_URL"),
+    s3Endpoint: required(env, "SWIFT_S3_ENDPOINT"),
+    port,
+    user: required(env, "SWIFT_USER"),
+    key: required(env, "SWIFT_KEY"),
+    account: required(env, "SWIFT_ACCOUNT"),
+    reader: { user: "test:tester3", key: "testing3" },
+    other: { user: "test2:tester2", key: "testing2", storageUrl: `${base}/v1/AUTH_test2` },
+    stateDir,
+    pids,
+    stop() {
+      stopped ??= run("bash", [SCRIPT, "stop", stateDir], { timeout: 60_000 }).then(() => {});
+      return stopped;
+    },
+  };
+}
+
+function parseEnv(text: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) env.set(line.slice(0, eq), line.slice(eq + 1).trim());
+  }
+  return env;
+}
+
+function required(env: Map<string, string>, name: string): string {
+  const value = env.get(name);
+  if (value === undefined) throw new Error(`swift-server.sh did not report ${name}`);
+  return value;
+}
+
+async function readPids(stateDir: string): Promise<number[]> {
+  const text = await readFile(`${stateDir}/pids`, "utf8");
+  return text
+    .split("\n")
+    .map((line) => Number(line.split(" ")[1]))
+    .filter((pid) => Number.isInteger(pid) && pid > 0);
+}
