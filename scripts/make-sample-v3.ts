@@ -126,7 +126,7 @@ async function writeSharded(store: MemoryStore): Promise<void> {
 /** One shard: the inner chunks present, in C order, then the index (offset, nbytes) + crc32c. */
 function encodeShard(shardRow: number): Uint8Array {
   const [ir, ic] = SHARDED.inner;
-  const perShard = [SHARDED.shard[0] / ir, SHARDED.shard[1] / ic];
+  const perShard = [SHARDED.shard[0] / ir, SHARDED.shard[1] / ic] as const;
   const parts: Uint8Array[] = [];
   const index = new BigUint64Array(perShard[0] * perShard[1] * 2).fill(0xffffffffffffffffn);
   let offset = 0;
@@ -158,7 +158,7 @@ function encodeShard(shardRow: number): Uint8Array {
 function littleEndian16(values: Uint16Array): Uint8Array {
   const out = new Uint8Array(values.length * 2);
   const view = new DataView(out.buffer);
-  values.forEach((v, i) => view.setUint16(i * 2, v, true));
+  for (const [i, v] of values.entries()) view.setUint16(i * 2, v, true);
   return out;
 }
 
