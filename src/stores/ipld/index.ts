@@ -1,0 +1,43 @@
+/**
+ * zarrstore/ipld: Zarr stores as IPLD DAGs (the original Python ipldstore's format, byte for
+ * byte), CAR files, and content-addressed block stores (any Store, Kubo RPC, a trustless
+ * gateway, an embedded Helia node). Runtime-neutral: nothing here imports `node:*`.
+ */
+export {
+  type AnyCID,
+  type Block,
+  cidKey,
+  cidOf,
+  DAG_CBOR,
+  DAG_PB,
+  parseCid,
+  RAW,
+  verifyBlock,
+} from "./blocks.js";
+export {
+  type CarBlock,
+  type CarReader,
+  type CarSource,
+  carHeader,
+  collectBytes,
+  type ExportCarOptions,
+  exportCar,
+  type ReadCarOptions,
+  readCar,
+} from "./car.js";
+export {
+  type BlockGetOptions,
+  type CAStore,
+  MappingCAStore,
+  type MappingCAStoreOptions,
+} from "./castore.js";
+export { decodeDagCbor, encodeDagCbor } from "./dag-cbor.js";
+export { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
+export {
+  floatRepr,
+  JsonFloat,
+  type JsonValue,
+  parseJson,
+  parseJsonBytes,
+  stringifyJson,
+} from "./json-numbers.js";
