@@ -4,3 +4,9 @@
  */
 export * from "./index.js";
 export { NODE_SCHEMES, openStore } from "./open.node.js";
+export {
+  HttpStore,
+  type NodeHttpStoreOptions,
+  type UndiciTransportOptions,
+  undiciTransport,
+} from "./stores/http.node.js";

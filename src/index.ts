@@ -44,6 +44,18 @@ export {
   type Store,
   type Writable,
 } from "./store.js";
+export {
+  type FetchLike,
+  fetchTransport,
+  type HttpMethod,
+  type HttpRequest,
+  type HttpResponse,
+  HttpStore,
+  type HttpStoreOptions,
+  type HttpTransport,
+  httpOptionsFrom,
+  TruncatedBodyError,
+} from "./stores/http.js";
 export { MemoryStore, type MemoryStoreOptions, type SyncStore } from "./stores/memory.js";
 export {
   type ArrayNode,

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { BASE_SCHEMES, createOpenStore, type SchemeTable } from "./open.js";
+import { BASE_SCHEMES, createOpenStore, type OpenOptions, type SchemeTable } from "./open.js";
+import type { Store } from "./store.js";
 
 /** The schemes on Node: every fetch-based one plus those that need the file system. */
 export const NODE_SCHEMES: SchemeTable = {
@@ -8,7 +9,15 @@ export const NODE_SCHEMES: SchemeTable = {
     const { FileSystemStore } = await import("./stores/fs.js");
     return new FileSystemStore(localPath(url, "file"), { readOnly: options.readOnly === true });
   },
+  http: openHttpNode,
+  https: openHttpNode,
 };
+
+/** HttpStore over undici's `request()` (the portable table's opener uses fetch). */
+async function openHttpNode(url: string, options: OpenOptions): Promise<Store> {
+  const { HttpStore, httpOptionsFrom } = await import("./stores/http.node.js");
+  return new HttpStore(url, httpOptionsFrom(options));
+}
 
 /** The local path a `file://` URL, a `<scheme>://path` URL or a bare path names. */
 function localPath(url: string, scheme: string): string {

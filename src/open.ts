@@ -27,7 +27,15 @@ export type SchemeTable = Readonly<Record<string, StoreOpener>>;
 /** The schemes every runtime has (fetch-based backends only). */
 export const BASE_SCHEMES: SchemeTable = {
   memory: async () => new MemoryStore(),
+  http: openHttp,
+  https: openHttp,
 };
+
+/** HttpStore over `fetch`: read-only unless the options ask for writes. */
+async function openHttp(url: string, options: OpenOptions): Promise<Store> {
+  const { HttpStore, httpOptionsFrom } = await import("./stores/http.js");
+  return new HttpStore(url, httpOptionsFrom(options));
+}
 
 const SCHEME = /^([a-z][a-z0-9+.-]*):\/\//i;
 

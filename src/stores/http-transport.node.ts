@@ -1,0 +1,138 @@
+/**
+ * HttpStore's Node transport: undici 7's `request()`, which costs about a third of the client
+ * CPU per request of the global `fetch` (see notes/performance-anchors.md).
+ */
+import { promisify } from "node:util";
+import { brotliDecompress, gunzip, inflate } from "node:zlib";
+import { Agent, type Dispatcher, interceptors, request } from "undici";
+import {
+  BodyCollector,
+  expectedLength,
+  type HttpResponse,
+  type HttpTransport,
+  TruncatedBodyError,
+} from "./http-transport.js";
+
+/** Options for `undiciTransport`. */
+export interface UndiciTransportOptions {
+  /** A dispatcher to share between stores; the caller closes it. Default: an Agent of our own. */
+  dispatcher?: Dispatcher | undefined;
+  /** Idle keep-alive sockets are closed after this many ms (default 10,000). */
+  keepAliveTimeout?: number | undefined;
+  /** Redirects followed per request (default 5). */
+  maxRedirections?: number | undefined;
+}
+
+// Errors while reading a body that are timeouts, not truncation.
+const BODY_TIMEOUT_CODES = new Set(["UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+// Error bodies up to this size are drained rather than destroyed, so keep-alive survives a 404.
+const DRAIN_LIMIT = 64 * 1024;
+
+const decoders: Record<string, (input: Uint8Array) => Promise<Uint8Array>> = {
+  gzip: promisify(gunzip),
+  "x-gzip": promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress),
+};
+
+/**
+ * A transport over undici's `request()` with a keep-alive Agent of its own (closed by
+ * `close()`), pipelining off, redirects followed. Asks for identity encoding and decodes
+ * gzip/deflate/br itself when a server compresses anyway.
+ */
+export function undiciTransport(options: UndiciTransportOptions = {}): HttpTransport {
+  const owned = options.dispatcher === undefined;
+  const base =
+    options.dispatcher ??
+    new Agent({
+      // 1: one request per connection at a time (no pipelining); a stalled response must not
+      // hold up the requests queued behind it.
+      pipelining: 1,
+      keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
+    });
+  const dispatcher = base.compose(
+    interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }),
+  );
+  return {
+    name: "undici",
+    async request(req) {
+      const options: Parameters<typeof request>[1] = {
+        method: req.method,
+        headers: { "accept-encoding": "identity", ...req.headers },
+        dispatcher,
+      };
+      if (req.body !== undefined) options.body = req.body;
+      if (req.signal !== undefined) options.signal = req.signal;
+      const response = await request(req.url, options);
+      return new UndiciResponse(response, req.method);
+    },
+    async close() {
+      if (owned) await base.close();
+    },
+  };
+}
+
+class UndiciResponse implements HttpResponse {
+  readonly status: number;
+  readonly #data: Dispatcher.ResponseData<unknown>;
+  readonly #method: string;
+
+  constructor(data: Dispatcher.ResponseData<unknown>, method: string) {
+    this.#data = data;
+    this.#method = method;
+    this.status = data.statusCode;
+  }
+
+  header(name: string): string | undefined {
+    const value = this.#data.headers[name];
+    return Array.isArray(value) ? value.join(", ") : value;
+  }
+
+  async read(limit?: number): Promise<Uint8Array> {
+    if (this.#method === "HEAD") return new Uint8Array(0);
+    const encoding = this.header("content-encoding")?.toLowerCase();
+    const decode = encoding && encoding !== "identity" ? decoders[encoding] : undefined;
+    if (encoding && encoding !== "identity" && decode === undefined) {
+      this.#data.body.destroy();
+      throw new Error(`unsupported Content-Encoding ${encoding}`);
+    }
+    // Encoded bodies are decoded whole before any limit applies.
+    const raw = await this.#collect(decode ? undefined : limit);
+    if (!decode) return raw;
+    const decoded = await decode(raw);
+    const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
+    return limit === undefined ? bytes : bytes.subarray(0, limit);
+  }
+
+  async #collect(limit: number | undefined): Promise<Uint8Array> {
+    const body = this.#data.body;
+    const expected = expectedLength(this.header("content-length"), undefined);
+    const collector = new BodyCollector(expected, limit);
+    try {
+      for await (const chunk of body) {
+        if (!collector.add(chunk as Uint8Array)) {
+          // Leaving the loop destroys the body: undici stops reading and drops the socket.
+          return collector.bytes();
+        }
+      }
+    } catch (cause) {
+      const code = (cause as { code?: unknown }).code;
+      if (typeof code === "string" && BODY_TIMEOUT_CODES.has(code)) throw cause;
+      if ((cause as { name?: unknown }).name === "AbortError") throw cause;
+      throw new TruncatedBodyError(collector.received, expected, cause);
+    }
+    if (expected !== undefined && collector.received < expected) {
+      throw new TruncatedBodyError(collector.received, expected);
+    }
+    return collector.bytes();
+  }
+
+  async discard(): Promise<void> {
+    try {
+      // Drains up to the limit (the socket stays reusable), destroys a longer body.
+      await this.#data.body.dump({ limit: DRAIN_LIMIT });
+    } catch {
+      // A body we do not want failing to arrive changes nothing.
+    }
+  }
+}
