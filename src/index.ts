@@ -58,6 +58,21 @@ export {
 } from "./stores/http.js";
 export { MemoryStore, type MemoryStoreOptions, type SyncStore } from "./stores/memory.js";
 export {
+  type ConsolidateOptions,
+  type ConsolidateResult,
+  consolidate,
+} from "./zarr/consolidate.js";
+export {
+  type CheckWritableOptions,
+  type CopyOptions,
+  type CopyPartition,
+  type CopySummary,
+  checkWritable,
+  copyStore,
+  type FailedKey,
+  partitionOf,
+} from "./zarr/copy.js";
+export {
   type ArrayNode,
   type ChunkKeyEncoding,
   type CodecSpec,
@@ -87,3 +102,9 @@ export {
   type ZarrFormat,
   type ZarrNode,
 } from "./zarr/index.js";
+export {
+  type CopyPhase,
+  type CopyProgress,
+  ProgressTracker,
+  type ProgressTrackerOptions,
+} from "./zarr/progress.js";

@@ -25,6 +25,7 @@ import { abortError, isStoreError, StoreError, type StoreErrorCode } from "../er
 import { type AbsolutePath, type Prefix, toPrefix } from "../keys.js";
 import { compareKeys } from "../listing.js";
 import type { Store } from "../store.js";
+import { isMetadataKey } from "./metadata.js";
 import { type CopyProgress, ProgressTracker } from "./progress.js";
 
 export type { CopyPhase, CopyProgress } from "./progress.js";
@@ -239,7 +240,10 @@ export function partitionOf(key: string, count: number): number {
   return hash % count;
 }
 
-/** Metadata file names and their place in the write order inside one folder. */
+/**
+ * The place of each metadata file (`METADATA_NAMES` of ./metadata.ts) in the write order inside
+ * one folder: attributes before the node's document, `.zmetadata` after everything.
+ */
 const METADATA_RANK: Readonly<Record<string, number>> = {
   ".zattrs": 0,
   ".zarray": 1,
@@ -247,11 +251,6 @@ const METADATA_RANK: Readonly<Record<string, number>> = {
   "zarr.json": 2,
   ".zmetadata": 3,
 };
-
-/** Tells whether a key names Zarr metadata (`zarr.json`, `.zarray`, `.zgroup`, `.zattrs`, `.zmetadata`). */
-export function isMetadataKey(key: string): boolean {
-  return metadataRank(key) !== undefined;
-}
 
 function metadataRank(key: string): number | undefined {
   return METADATA_RANK[key.slice(key.lastIndexOf("/") + 1)];
@@ -424,33 +423,58 @@ class CopyRun {
     }
   }
 
-  /** Lists the source into the queue (data keys) and the metadata list; ends the queue. */
+  /**
+   * Lists the source into the queue (data keys) and the metadata list, then ends the queue.
+   * A listing that fails with a retryable error restarts and skips the keys it already gave,
+   * as long as it has come in code-point order (S3, Swift and memory list sorted); an unsorted
+   * listing cannot be resumed that way, and its failure stops the copy.
+   */
   async #list(queue: KeyQueue): Promise<void> {
-    const { filter, partition, metadata } = this.#plan;
+    let last: string | undefined;
+    let ascending = true;
     try {
-      for await (const key of this.#src.list(this.#plan.prefix, { signal: this.#signal })) {
-        if (this.#signal.aborted) break;
-        if (filter !== undefined && !filter(key)) continue;
-        this.#sourceKeys?.add(key);
-        const isMeta = isMetadataKey(key);
-        if (isMeta) {
-          if (metadata === "skip" || (partition !== undefined && partition.index !== 0)) continue;
-          this.#metadataKeys.push(key);
-        } else {
-          if (metadata === "only") continue;
-          if (partition !== undefined && partitionOf(key, partition.count) !== partition.index) {
-            continue;
+      for (let failures = 0; ; failures++) {
+        try {
+          for await (const key of this.#src.list(this.#plan.prefix, { signal: this.#signal })) {
+            if (this.#signal.aborted) return;
+            if (last !== undefined && compareKeys(key, last) <= 0) {
+              if (failures > 0 && ascending) continue; // given before the restart
+              ascending = false;
+            }
+            last = key;
+            this.#select(key, queue);
           }
-          queue.push(key);
+          this.#progress.total(this.#selected);
+          return;
+        } catch (error) {
+          if (this.#signal.aborted) return;
+          const cause = asStoreError(error, this.#plan.prefix, "list");
+          if (!cause.retryable || !ascending || failures >= this.#plan.retries) throw cause;
+          this.#retries += 1;
+          await sleep(this.#backoff(failures, cause), this.#signal);
         }
-        this.#selected += 1;
       }
-      this.#progress.total(this.#selected);
     } catch (error) {
       if (!this.#signal.aborted) this.#halt(asStoreError(error, this.#plan.prefix, "list"));
     } finally {
       queue.close();
     }
+  }
+
+  /** Queues a listed key when this run copies it (prefix, filter, partition, metadata choice). */
+  #select(key: AbsolutePath, queue: KeyQueue): void {
+    const { filter, partition, metadata } = this.#plan;
+    if (filter !== undefined && !filter(key)) return;
+    this.#sourceKeys?.add(key);
+    if (isMetadataKey(key)) {
+      if (metadata === "skip" || (partition !== undefined && partition.index !== 0)) return;
+      this.#metadataKeys.push(key);
+    } else {
+      if (metadata === "only") return;
+      if (partition !== undefined && partitionOf(key, partition.count) !== partition.index) return;
+      queue.push(key);
+    }
+    this.#selected += 1;
   }
 
   /** Runs `work` over the queue's keys with `concurrency` workers until it ends or the run stops. */

@@ -19,7 +19,6 @@ import {
   type CopyOptions,
   type CopyProgress,
   copyStore,
-  isMetadataKey,
   md5Hex,
   md5OfEtag,
   md5Portable,
@@ -27,6 +26,8 @@ import {
   metadataWriteWaves,
   partitionOf,
 } from "../../src/zarr/copy.js";
+import { isMetadataKey, METADATA_NAMES } from "../../src/zarr/metadata.js";
+import { FaultStore } from "../support/faults.js";
 
 // The fault-injecting wrapper the tests below use must itself be a faithful store.
 describeConformance("copy test wrapper (no faults)", () => new TestStore(new MemoryStore()));
@@ -75,19 +76,16 @@ describe("copyStore: order", () => {
     ]);
   });
 
-  it("recognises exactly the five metadata names", () => {
-    const table: [string, boolean][] = [
-      ["/zarr.json", true],
-      ["/a/.zarray", true],
-      ["/a/.zgroup", true],
-      ["/a/.zattrs", true],
-      ["/.zmetadata", true],
-      ["/a/0.0", false],
-      ["/a/c/0/0", false],
-      ["/a/zarr.json.bak", false],
-      ["/a/my.zarray", false],
-    ];
-    for (const [key, expected] of table) expect([key, isMetadataKey(key)]).toEqual([key, expected]);
+  it("gives every metadata name its own place in the order, and chunks none", () => {
+    const waves = metadataWriteWaves(METADATA_NAMES.map((name) => `/a/${name}`));
+    expect(waves.flat()).toEqual([
+      "/a/.zattrs",
+      "/a/.zarray",
+      "/a/.zgroup",
+      "/a/zarr.json",
+      "/a/.zmetadata",
+    ]);
+    expect(waves.map((w) => w.length)).toEqual([1, 2, 1, 1]);
   });
 
   it("withholds all metadata when a chunk fails, so no reader sees a partial array as complete", async () => {
@@ -128,6 +126,43 @@ describe("copyStore: faults and verification", () => {
     expect(summary.copied).toBe(source.size);
     expect(src.faults + dst.faults).toBeGreaterThan(40);
     expect(summary.retries).toBeGreaterThanOrEqual(src.faults + dst.faults - 5);
+    expect(contents((dst.inner as MemoryStore).map)).toEqual(contents(source));
+  });
+
+  it("completes through the shared FaultStore's 10 % faults on both sides, listing included", async () => {
+    const source = zarrDataset(150, 1024);
+    const src = new FaultStore(new MemoryStore(source), { rate: 0.1, seed: 21 });
+    const target = new MemoryStore();
+    const dst = new FaultStore(target, { rate: 0.1, seed: 22 });
+    const summary = await copyStore(src, dst, { verify: true, retries: 8, retryDelayMs: 1 });
+    expect(summary.failed).toEqual([]);
+    expect(summary.ok).toBe(true);
+    expect(summary.verified).toBe(source.size);
+    expect(src.faults + dst.faults).toBeGreaterThan(30);
+    expect(contents(target.map)).toEqual(contents(source));
+  });
+
+  it("restarts a failed sorted listing without losing or repeating keys", async () => {
+    const source = zarrDataset(30);
+    let failures = 0;
+    const src = new TestStore(new MemoryStore(source));
+    const inner = src.inner;
+    src.list = async function* (prefix, options) {
+      let n = 0;
+      for await (const key of inner.list(prefix, options)) {
+        if (++n === 10 * (failures + 1) && failures < 3) {
+          failures += 1;
+          throw new StoreError({ code: "Unavailable", message: "503 while listing", status: 503 });
+        }
+        yield key;
+      }
+    };
+    const dst = new TestStore(new MemoryStore());
+    const summary = await copyStore(src, dst, { retryDelayMs: 1 });
+    expect(failures).toBe(3);
+    expect(summary.ok).toBe(true);
+    expect(summary.keysTotal).toBe(source.size);
+    expect(dst.writes.length).toBe(source.size);
     expect(contents((dst.inner as MemoryStore).map)).toEqual(contents(source));
   });
 
