@@ -5,7 +5,13 @@ import { isStoreError } from "../errors.js";
 import { type CliIO, type Command, EXIT, UsageError } from "./io.js";
 
 /** The commands, loaded on demand so `zarrstore ls` does not pay for the proxy or IPFS. */
-const COMMANDS: Record<string, () => Promise<Command>> = {};
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  cat: async () => (await import("./commands/cat.js")).command,
+  conformance: async () => (await import("./commands/conformance.js")).command,
+  info: async () => (await import("./commands/info.js")).command,
+  ls: async () => (await import("./commands/ls.js")).command,
+  tree: async () => (await import("./commands/tree.js")).command,
+};
 
 function usage(): string {
   const names = Object.keys(COMMANDS).sort();
@@ -54,6 +60,12 @@ function reportError(error: unknown, name: string, command: Command, io: CliIO):
 export function processIO(): CliIO {
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort(new Error("interrupted (Ctrl-C)")));
+  // `zarrstore ls -r … | head` closes stdout early: stop quietly, as Unix tools do.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error;
+    controller.abort(error);
+    process.exit(0);
+  });
   return {
     stdout: process.stdout,
     stderr: process.stderr,

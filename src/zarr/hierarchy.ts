@@ -4,7 +4,7 @@
  */
 import { StoreError, throwIfAborted } from "../errors.js";
 import { getJson } from "../helpers.js";
-import { type AbsolutePath, type Prefix, toPrefix } from "../keys.js";
+import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../keys.js";
 import { compareKeys } from "../listing.js";
 import type { CallOptions, Listable, Readable } from "../store.js";
 import {
@@ -47,6 +47,8 @@ export interface ConsolidatedMetadata {
   key: AbsolutePath;
   /** The nodes, root first, in tree order. */
   nodes: ZarrNode[];
+  /** The metadata keys it records (and its own key), sorted: what a listing would show but chunks. */
+  keys: AbsolutePath[];
 }
 
 /**
@@ -254,6 +256,7 @@ function v2Consolidated(doc: unknown, root: Prefix): ConsolidatedMetadata {
     folders.set(folder, entry);
   }
   const nodes: ZarrNode[] = [];
+  const keys = [key, ...Object.keys(metadata).map((name) => locateKey(root, name, key))];
   for (const [folder, docs] of folders) {
     const at = locateRelative(root, folder, key);
     if (docs[".zarray"] !== undefined)
@@ -261,7 +264,7 @@ function v2Consolidated(doc: unknown, root: Prefix): ConsolidatedMetadata {
     else if (docs[".zgroup"] !== undefined)
       nodes.push(parseV2Group(docs[".zgroup"], docs[".zattrs"], at));
   }
-  return { zarrFormat: 2, key, nodes: sortNodes(nodes) };
+  return { zarrFormat: 2, key, nodes: sortNodes(nodes), keys: keys.sort(compareKeys) };
 }
 
 function v3ConsolidatedEntries(doc: unknown, root: Prefix): Record<string, unknown> | undefined {
@@ -285,7 +288,8 @@ function v3Consolidated(
   for (const [name, value] of Object.entries(entries)) {
     nodes.push(parseV3Node(value, locateRelative(root, name.replace(/^\/+|\/+$/g, ""), key)));
   }
-  return { zarrFormat: 3, key, nodes: sortNodes(nodes) };
+  const keys = nodes.map((node) => node.metadataKey).sort(compareKeys);
+  return { zarrFormat: 3, key, nodes: sortNodes(nodes), keys };
 }
 
 /** Locates a node named relative to the root (`""`, `air`, `grp/t`), validating the name. */
@@ -301,6 +305,18 @@ function locateRelative(root: Prefix, name: string, source: string): NodeLocatio
     );
   }
   return locate(root, folder);
+}
+
+/** The store key of a document named in `.zmetadata` (`air/.zarray`), validated. */
+function locateKey(root: Prefix, name: string, source: string): AbsolutePath {
+  try {
+    return toKey(`${root}${name}`);
+  } catch (cause) {
+    throw invalidMetadata(
+      source,
+      `key ${JSON.stringify(name)} is not a valid path (${String(cause)})`,
+    );
+  }
 }
 
 function sortNodes(nodes: ZarrNode[]): ZarrNode[] {
