@@ -239,6 +239,9 @@ describe("readNode and readConsolidated", () => {
     expect(paths(v3?.nodes ?? [])).toEqual(V3_PATHS);
     const v2 = await readConsolidated(storeFromDir(SAMPLE_V2));
     expect(v2).toMatchObject({ zarrFormat: 2, key: "/.zmetadata" });
+    const metadataFiles = [...filesUnder(SAMPLE_V2).keys()].filter((k) => /\/\.z\w+$/.test(k));
+    expect(v2?.keys).toEqual(metadataFiles.sort());
+    expect(v3?.keys).toEqual(V3_PATHS.map((p) => `/v3.zarr${p === "/" ? "" : p}/zarr.json`));
     expect(await readConsolidated(store, "/v3.zarr/grp")).toBeUndefined();
   });
 
@@ -267,7 +270,7 @@ describe("readNode and readConsolidated", () => {
     [
       "a consolidated node with a bad name",
       { "/.zmetadata": '{"metadata":{"../x/.zgroup":{"zarr_format":2}}}' },
-      /node name "..\/x"/,
+      /"\.\.\/x\/\.zgroup" is not a valid path/,
     ],
   ])("rejects %s with Integrity", async (_, files, message) => {
     const store = new MemoryStore(
