@@ -241,7 +241,7 @@ describe("readNode and readConsolidated", () => {
     expect(v2).toMatchObject({ zarrFormat: 2, key: "/.zmetadata" });
     const metadataFiles = [...filesUnder(SAMPLE_V2).keys()].filter((k) => /\/\.z\w+$/.test(k));
     expect(v2?.keys).toEqual(metadataFiles.sort());
-    expect(v3?.keys).toEqual(V3_PATHS.map((p) => `/v3.zarr${p === "/" ? "" : p}/zarr.json`));
+    expect(v3?.keys).toEqual(V3_PATHS.map((p) => `/v3.zarr${p === "/" ? "" : p}/zarr.json`).sort());
     expect(await readConsolidated(store, "/v3.zarr/grp")).toBeUndefined();
   });
 
