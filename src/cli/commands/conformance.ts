@@ -10,6 +10,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   filter: { type: "string" },
   writer: { type: "string" },
+  writable: { type: "boolean" },
 } as const;
 
 /** `zarrstore conformance <url>`: runs the conformance suite against a store and reports. */
@@ -17,10 +18,11 @@ export const command: Command = {
   summary:
     "Run the store conformance suite against a URL and report each case (exit 1 when any fails).",
   usage:
-    "zarrstore conformance <url> [--tier quick|heavy] [--filter text] [--writer <url>] [--json]\n\n" +
+    "zarrstore conformance <url> [--tier quick|heavy] [--filter text] [--writable] [--writer <url>] [--json]\n\n" +
     "Cases write under a random folder (/zs-conf-xxxxxxxx/) and remove it afterwards. Cases a\n" +
     "store's capabilities rule out are skipped. For a read-only store, --writer names a writable\n" +
-    "store over the same data (e.g. the folder an HTTP server serves) to seed fixtures.",
+    "store over the same data (e.g. the folder an HTTP server serves) to seed fixtures.\n" +
+    "--writable opens stores that are read-only by default (HTTP) for writing (PUT/DELETE).",
   async run(args, io) {
     const { positionals, values } = parseCommandArgs(args, OPTIONS, {
       min: 1,
@@ -32,7 +34,7 @@ export const command: Command = {
       throw new UsageError(`--tier must be quick or heavy, got '${tier}'`);
     }
     const url = positionals[0] as string;
-    const store = await openTarget(url, io);
+    const store = await openTarget(url, io, values.writable ? { readOnly: false } : {});
     let writer: Store | undefined;
     try {
       writer = values.writer ? await openTarget(values.writer, io) : undefined;
