@@ -75,7 +75,7 @@ function argumentsOf(event: UsageEvent): string {
     args +=
       "suffixLength" in r ? `, [-${r.suffixLength}..]` : `, [${r.offset}..${r.offset + r.length}]`;
   }
-  if (event.operation === "set" || event.operation === "put") args += `, len=${event.bytes}`;
+  if (event.operation === "set") args += `, len=${event.bytes}`;
   if (event.condition !== undefined) args += `, ${event.condition}`;
   return args;
 }

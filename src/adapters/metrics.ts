@@ -136,7 +136,7 @@ export class MetricsStore extends ObservingStore {
       s.misses += 1;
     } else if (op === "get" || op === "getRange") {
       s.bytesRead += event.bytes ?? 0;
-    } else if (op === "set" || op === "put") {
+    } else if (op === "set") {
       s.bytesWritten += event.bytes ?? 0;
     }
     if (op === "list") s.keysListed += event.keys ?? 0;

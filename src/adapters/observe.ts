@@ -11,13 +11,15 @@ import type {
 } from "../store.js";
 import { ForwardingStore } from "./forward.js";
 
-/** The store operations observers see. */
+/**
+ * The store operations observers see. `set` and `put` are one write (`put` also returns the
+ * etag), and both are reported as `set`, as errors name them.
+ */
 export type ObservedOperation =
   | "get"
   | "getRange"
   | "stat"
   | "set"
-  | "put"
   | "delete"
   | "deletePrefix"
   | "list"
@@ -29,7 +31,6 @@ export const OBSERVED_OPERATIONS: readonly ObservedOperation[] = Object.freeze([
   "getRange",
   "stat",
   "set",
-  "put",
   "delete",
   "deletePrefix",
   "list",
@@ -49,7 +50,7 @@ export interface UsageEvent {
   condition?: "ifNoneMatch" | "ifMatch";
   /** `ok`; `missing` when a read found no value; `error` when the call failed. */
   outcome: "ok" | "missing" | "error";
-  /** Bytes read (get, getRange), written (set, put) or reported by stat. */
+  /** Bytes read (get, getRange), written (set, put: both reported as `set`) or reported by stat. */
   bytes?: number;
   /** Keys returned by `list` or `listDir`. */
   keys?: number;
@@ -130,25 +131,13 @@ export class ObservingStore extends ForwardingStore {
     }
   }
 
-  override async set(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<void> {
-    const start = this.#clock();
-    const event = writeEvent("set", key, value, options);
-    try {
-      await this.inner.set(key, value, options);
-      this.#done(event, start);
-    } catch (error) {
-      this.#failed(event, start, error);
-      throw error;
-    }
-  }
-
   override async put(
     key: AbsolutePath,
     value: Uint8Array,
     options?: SetOptions,
   ): Promise<SetResult> {
     const start = this.#clock();
-    const event = writeEvent("put", key, value, options);
+    const event = writeEvent(key, value, options);
     try {
       const result = await this.inner.put(key, value, options);
       this.#done(event, start);
@@ -271,12 +260,11 @@ export function withObserver(inner: Store, hook: UsageHook, clock?: Clock): Obse
 }
 
 function writeEvent(
-  operation: "set" | "put",
   key: string,
   value: Uint8Array,
   options: SetOptions | undefined,
 ): Partial<UsageEvent> {
-  const event: Partial<UsageEvent> = { operation, key, bytes: value.byteLength };
+  const event: Partial<UsageEvent> = { operation: "set", key, bytes: value.byteLength };
   if (options?.ifNoneMatch !== undefined) event.condition = "ifNoneMatch";
   else if (options?.ifMatch !== undefined) event.condition = "ifMatch";
   return event;
