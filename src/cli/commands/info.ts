@@ -77,7 +77,7 @@ function arrayRows(array: ArrayNode): string[][] {
     ["shape", `${formatShape(array.shape)}${dims}`],
     [
       "chunks",
-      `${formatShape(array.chunks)}  (grid ${formatShape(grid)}, ${chunkCount(array)} ${array.sharding ? "shards" : "chunks"})`,
+      `${formatShape(array.chunks)}  (grid ${formatShape(grid)}, ${plural(chunkCount(array), array.sharding ? "shard" : "chunk")})`,
     ],
     ["dtype", native === array.dtype.name ? native : `${array.dtype.name}  (${native})`],
     ["fill value", formatValue(array.fillValue)],
@@ -105,6 +105,10 @@ function arrayRows(array: ArrayNode): string[][] {
   );
   rows.push(["chunk keys", `${name}, separator "${separator}"  (e.g. ${example})`]);
   return rows;
+}
+
+function plural(count: number, noun: string): string {
+  return `${count} ${noun}${count === 1 ? "" : "s"}`;
 }
 
 function formatValue(value: unknown): string {
