@@ -2,6 +2,7 @@
  * zarrstore: one store contract for Zarr, with backends, adapters and tools built on it.
  * This entry is runtime-neutral: it imports nothing from `node:*`.
  */
+export * from "./adapters/index.js";
 export {
   abortError,
   isRetryableCode,
