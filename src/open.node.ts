@@ -9,6 +9,10 @@ export const NODE_SCHEMES: SchemeTable = {
     const { FileSystemStore } = await import("./stores/fs.js");
     return new FileSystemStore(localPath(url, "file"), { readOnly: options.readOnly === true });
   },
+  zip: async (url, options) => {
+    const { ZipStore } = await import("./stores/zip.js");
+    return ZipStore.open(localPath(url, "zip"), { mode: options.mode ?? "r" });
+  },
   http: openHttpNode,
   https: openHttpNode,
 };

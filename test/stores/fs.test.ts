@@ -266,3 +266,21 @@ describe("openStore on Node", () => {
     expect(viaUrl.capabilities.write).toBe(false);
   });
 });
+
+describe("openStore on Node, archives", () => {
+  it("opens *.zip paths and zip:// URLs as ZipStore, writing with mode w", async () => {
+    const { openStore } = await import("../../src/open.node.js");
+    const { ZipStore } = await import("../../src/stores/zip.js");
+    const file = path.join(freshDir("open-zip"), "data.zip");
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const writer = await openStore(file, { mode: "w" });
+    expect(writer).toBeInstanceOf(ZipStore);
+    await writer.set("/k", bytes("v"));
+    await writer.close();
+    const reader = await openStore(`zip://${file}`);
+    expect(reader).toBeInstanceOf(ZipStore);
+    expect(await reader.get("/k")).toEqual(bytes("v"));
+    expect(reader.capabilities.write).toBe(false);
+    await reader.close();
+  });
+});
