@@ -24,8 +24,16 @@ export async function openTarget(
   return openStore(resolveLocal(url, io.cwd), { env: io.env, ...options });
 }
 
-/** Makes a relative local path absolute against `cwd`; URLs with a scheme pass unchanged. */
+/**
+ * Makes a relative local path absolute against `cwd` (`data.zarr`, `x.zip`, `zip://x.zip`);
+ * other URLs pass unchanged.
+ */
 export function resolveLocal(url: string, cwd: string): string {
+  const archive = /^(zip|car):\/\/(.*)$/i.exec(url);
+  if (archive) {
+    const [, scheme, path = ""] = archive;
+    return isAbsolute(path) ? url : `${scheme}://${resolve(cwd, path)}`;
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) return url;
   const scheme = schemeOf(url);
   if ((scheme === "file" || scheme === "zip" || scheme === "car") && !isAbsolute(url)) {

@@ -1,7 +1,16 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import yazl from "yazl";
 import { REPO_ROOT, runCli, runCliProcess } from "../support/cli.js";
 import { type FileServer, startFileServer } from "../support/static-server.js";
 import { filesUnder, SAMPLE_V2, SAMPLE_V3 } from "../zarr/fixtures.js";
@@ -115,6 +124,37 @@ describe("zarrstore tree", () => {
     const result = await runCli(["tree", http.v3, "grp", "--json"]);
     expect(result.code, result.stderr).toBe(0);
     expect(paths(JSON.parse(result.stdout))).toEqual(["/grp", "/grp/counts", "/grp/sharded"]);
+  });
+});
+
+describe("over a zip archive (written by yazl)", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "zs-cli-zip-"));
+    const zip = new yazl.ZipFile();
+    for (const [key, bytes] of filesUnder(SAMPLE_V2))
+      zip.addBuffer(Buffer.from(bytes), key.slice(1));
+    zip.end();
+    await pipeline(zip.outputStream, createWriteStream(join(dir, "air.zip")));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("tree, info, ls and cat read it as they read the folder", async () => {
+    for (const url of ["air.zip", "zip://air.zip"]) {
+      const tree = await runCli(["tree", url, "--json"], { cwd: dir });
+      expect(tree.code, tree.stderr).toBe(0);
+      expect(JSON.parse(tree.stdout).nodes).toEqual(
+        (await json<HierarchyJson>(["tree", V2, "--json"])).nodes,
+      );
+    }
+    const info = await runCli(["info", join(dir, "air.zip"), "air"]);
+    expect(info.stdout).toMatch(/^ {2}compressor\s+zlib\(level=6\)$/m);
+    const ls = await runCli(["ls", "air.zip"], { cwd: dir });
+    expect(ls.stdout).toBe("air/\nland/\nlat/\nlon/\ntime/\n.zattrs\n.zgroup\n.zmetadata\n");
+    const cat = await runCli(["cat", "air.zip", "air/3.2.2"], { cwd: dir });
+    expect(Buffer.from(cat.stdoutBytes).equals(readFileSync(join(SAMPLE_V2, "air", "3.2.2")))).toBe(
+      true,
+    );
   });
 });
 
