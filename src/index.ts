@@ -70,6 +70,9 @@ export {
   type CopySummary,
   checkWritable,
   copyStore,
+  type DeleteTreeOptions,
+  type DeleteTreeResult,
+  deleteTree,
   type FailedKey,
   partitionOf,
 } from "./zarr/copy.js";

@@ -8,8 +8,12 @@ import { type CliIO, type Command, EXIT, UsageError } from "./io.js";
 const COMMANDS: Record<string, () => Promise<Command>> = {
   cat: async () => (await import("./commands/cat.js")).command,
   conformance: async () => (await import("./commands/conformance.js")).command,
+  consolidate: async () => (await import("./commands/consolidate.js")).command,
+  cp: async () => (await import("./commands/cp.js")).command,
   info: async () => (await import("./commands/info.js")).command,
   ls: async () => (await import("./commands/ls.js")).command,
+  rm: async () => (await import("./commands/rm.js")).command,
+  sync: async () => (await import("./commands/sync.js")).command,
   tree: async () => (await import("./commands/tree.js")).command,
 };
 

@@ -292,6 +292,65 @@ function waves(keys: Iterable<string>, order: (a: string, b: string) => number):
   return out;
 }
 
+/** Options for `deleteTree`. */
+export interface DeleteTreeOptions {
+  signal?: AbortSignal | undefined;
+  /** Metadata deletes in flight at once (default 16). */
+  concurrency?: number | undefined;
+}
+
+/** What `deleteTree` removed. */
+export interface DeleteTreeResult {
+  /** Keys that were under the folder. */
+  deleted: number;
+  /** Of those, metadata keys (removed first). */
+  metadata: number;
+}
+
+/**
+ * Deletes every key under a folder, Zarr-aware: metadata first, from the root down (so no
+ * reader finds an array whose chunks are going), then the rest with one `deletePrefix`
+ * (which object stores serve with bulk deletes).
+ *
+ * @example
+ * await deleteTree(store, "/old.zarr/");
+ */
+export async function deleteTree(
+  store: Store,
+  prefix: string = "/",
+  options: DeleteTreeOptions = {},
+): Promise<DeleteTreeResult> {
+  const folder = toPrefix(prefix);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  checkInteger("concurrency", concurrency, 1, 4096);
+  if (!store.capabilities.delete || !store.capabilities.list) {
+    throw new StoreError({
+      code: store.capabilities.write ? "Unsupported" : "ReadOnly",
+      message: "this store cannot list and delete keys, so it cannot remove a folder",
+      operation: "deletePrefix",
+      key: folder,
+    });
+  }
+  const signal = options.signal;
+  const metadata: AbsolutePath[] = [];
+  let deleted = 0;
+  for await (const key of store.list(folder, { signal })) {
+    deleted += 1;
+    if (isMetadataKey(key)) metadata.push(key);
+  }
+  for (const wave of metadataDeleteWaves(metadata)) {
+    const queue = KeyQueue.of(wave);
+    const lane = async () => {
+      for (let key = await queue.next(); key !== undefined; key = await queue.next()) {
+        await store.delete(key, { signal });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, wave.length) }, lane));
+  }
+  await store.deletePrefix(folder, { signal });
+  return { deleted, metadata: metadata.length };
+}
+
 interface Plan {
   prefix: Prefix;
   concurrency: number;

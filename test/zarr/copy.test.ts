@@ -19,6 +19,7 @@ import {
   type CopyOptions,
   type CopyProgress,
   copyStore,
+  deleteTree,
   md5Hex,
   md5OfEtag,
   md5Portable,
@@ -531,6 +532,27 @@ describe("copyStore: scope, sync and bounds", () => {
       ]);
       expect(src.counts.list).toBe(0);
     }
+  });
+});
+
+describe("deleteTree", () => {
+  it("deletes metadata first, root first, then the rest in bulk", async () => {
+    const inner = new MemoryStore(zarrDataset(10));
+    await inner.set("/keep/a", Uint8Array.of(1));
+    const store = new TestStore(inner);
+    const result = await deleteTree(store, "/");
+    expect(result).toEqual({ deleted: 28, metadata: 7 });
+    expect(store.deletes).toEqual([...DATASET_METADATA_ORDER].reverse());
+    expect(inner.map.size).toBe(0);
+  });
+
+  it("deletes only under the folder, and refuses read-only stores", async () => {
+    const inner = new MemoryStore(zarrDataset(4));
+    expect(await deleteTree(inner, "g")).toEqual({ deleted: 6, metadata: 2 });
+    expect([...inner.map.keys()].some((k) => k.startsWith("/g/"))).toBe(false);
+    expect(inner.map.has("/temp/.zarray")).toBe(true);
+    const readOnly = new MemoryStore(new Map(inner.map), { readOnly: true });
+    await expect(deleteTree(readOnly, "/")).rejects.toMatchObject({ code: "ReadOnly" });
   });
 });
 
