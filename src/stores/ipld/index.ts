@@ -32,6 +32,7 @@ export {
   type MappingCAStoreOptions,
 } from "./castore.js";
 export { decodeDagCbor, encodeDagCbor } from "./dag-cbor.js";
+export { GatewayCAStore, type GatewayCAStoreOptions } from "./gateway.js";
 export { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
 export {
   floatRepr,
@@ -41,3 +42,4 @@ export {
   parseJsonBytes,
   stringifyJson,
 } from "./json-numbers.js";
+export { getIpfsMapper, KuboCAStore, type KuboCAStoreOptions } from "./kubo.js";
