@@ -38,17 +38,20 @@ export interface ConsolidateResult {
   documents: number;
 }
 
+/** A JSON value with plain numbers. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type JsonObject = { [key: string]: Json };
+/** A metadata document as read: an object whose numbers keep their spelling. */
+export type RawJsonObject = { [key: string]: RawJson };
 
 /** The metadata documents of one folder of a hierarchy. */
 export interface FolderMetadata {
   /** Folder path relative to the consolidated group, "" for the group itself. */
   path: string;
-  zarrJson?: JsonObject | undefined;
-  zarray?: JsonObject | undefined;
-  zgroup?: JsonObject | undefined;
-  zattrs?: JsonObject | undefined;
+  zarrJson?: RawJsonObject | undefined;
+  zarray?: RawJsonObject | undefined;
+  zgroup?: RawJsonObject | undefined;
+  zattrs?: RawJsonObject | undefined;
 }
 
 /**
@@ -163,11 +166,16 @@ async function readJson(
   store: Store,
   key: AbsolutePath,
   signal: AbortSignal | undefined,
-): Promise<JsonObject | undefined> {
+): Promise<RawJsonObject | undefined> {
   const bytes = await store.get(key, { signal });
   if (bytes === undefined) return undefined;
-  const value = parsePythonJson(new TextDecoder().decode(bytes), key);
-  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+  const value = parseMetadataJson(new TextDecoder().decode(bytes), key);
+  if (
+    value === null ||
+    typeof value !== "object" ||
+    Array.isArray(value) ||
+    value instanceof RawNumber
+  ) {
     throw new StoreError({
       code: "Integrity",
       message: `${key} is not a JSON object`,
@@ -183,7 +191,7 @@ export function consolidatedV2(folders: Iterable<FolderMetadata>): {
   bytes: Uint8Array;
   count: number;
 } {
-  const metadata: JsonObject = {};
+  const metadata: RawJsonObject = {};
   for (const folder of folders) {
     const base = folder.path === "" ? "" : `${folder.path}/`;
     if (folder.zgroup !== undefined) metadata[`${base}.zgroup`] = folder.zgroup;
@@ -199,9 +207,9 @@ export function consolidatedV2(folders: Iterable<FolderMetadata>): {
  * The v3 root document with consolidated metadata for the folders found: the group's own
  * `zarr.json` with `consolidated_metadata` set.
  */
-export function consolidatedV3(folders: Iterable<FolderMetadata>): JsonObject {
-  let root: JsonObject | undefined;
-  const entries: [string, JsonObject][] = [];
+export function consolidatedV3(folders: Iterable<FolderMetadata>): RawJsonObject {
+  let root: RawJsonObject | undefined;
+  const entries: [string, RawJsonObject][] = [];
   for (const folder of folders) {
     const doc = folder.zarrJson;
     if (doc === undefined) continue;
@@ -234,7 +242,7 @@ export function consolidatedV3(folders: Iterable<FolderMetadata>): JsonObject {
   };
 }
 
-function emptyConsolidated(): JsonObject {
+function emptyConsolidated(): RawJsonObject {
   return { kind: "inline", must_understand: false, metadata: {} };
 }
 
@@ -255,6 +263,32 @@ async function writeConsolidatedV3(
   return folders.filter((folder) => folder.zarrJson !== undefined).length;
 }
 
+/**
+ * A number as its document spells it (`0.0`, `1e-05`, `9007199254740993`, `NaN`), so a document
+ * is written back as it was read: Python's float spelling survives (zarr-python's own output
+ * is reproduced byte for byte) and int64 fill values beyond 2^53 keep every digit.
+ */
+export class RawNumber {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+  /** The number as a JavaScript number (NaN and ±Infinity included). */
+  valueOf(): number {
+    return NON_FINITE[this.text] ?? Number(this.text);
+  }
+}
+
+/** A JSON value as read from a metadata document: numbers keep their spelling. */
+export type RawJson =
+  | null
+  | boolean
+  | RawNumber
+  | number
+  | string
+  | RawJson[]
+  | { [key: string]: RawJson };
+
 /** Options for `pythonJsonDumps`. */
 interface DumpOptions {
   indent: number;
@@ -264,14 +298,16 @@ interface DumpOptions {
 /**
  * Serialises JSON as Python's `json.dumps(indent=…, sort_keys=…, ensure_ascii=True)` does:
  * `", "`-free separators, `\uXXXX` for every non-ASCII character, and `NaN`/`Infinity` as
- * bare words (Python allows them, and zarr-python 2 writes them in attributes).
+ * bare words (Python allows them, and zarr-python 2 writes them in attributes). Numbers read
+ * by `parseMetadataJson` are written as they were spelled.
  */
 export function pythonJsonDumps(value: unknown, options: DumpOptions): string {
-  return dump(value as Json, options, "");
+  return dump(value as RawJson, options, "");
 }
 
-function dump(value: Json, options: DumpOptions, indent: string): string {
+function dump(value: RawJson, options: DumpOptions, indent: string): string {
   if (value === null || typeof value === "boolean") return String(value);
+  if (value instanceof RawNumber) return value.text;
   if (typeof value === "number") {
     if (Number.isNaN(value)) return "NaN";
     if (!Number.isFinite(value)) return value > 0 ? "Infinity" : "-Infinity";
@@ -288,7 +324,7 @@ function dump(value: Json, options: DumpOptions, indent: string): string {
   if (keys.length === 0) return "{}";
   if (options.sortKeys) keys.sort();
   const items = keys.map(
-    (key) => `${inner}${asciiString(key)}: ${dump(value[key] as Json, options, inner)}`,
+    (key) => `${inner}${asciiString(key)}: ${dump(value[key] as RawJson, options, inner)}`,
   );
   return `{\n${items.join(",\n")}\n${indent}}`;
 }
@@ -305,61 +341,161 @@ const NON_FINITE: Readonly<Record<string, number>> = {
   Infinity: Number.POSITIVE_INFINITY,
   "-Infinity": Number.NEGATIVE_INFINITY,
 };
-// A marker no real metadata string holds: NUL is not allowed in zarr names or attributes in practice.
-const MARK = "\u0000zarrstore-nonfinite:";
 
 /**
- * Parses JSON that may hold Python's bare `NaN`, `Infinity` and `-Infinity` (zarr-python 2
- * writes them in `.zattrs`), keeping them as numbers. Anything else not JSON is `Integrity`.
+ * Parses a metadata document: strict JSON plus Python's bare `NaN`, `Infinity` and
+ * `-Infinity` (zarr-python 2 writes them in `.zattrs`). Numbers stay `RawNumber`s. Anything
+ * else that is not JSON is `Integrity`, naming the key.
  */
+export function parseMetadataJson(text: string, key = ""): RawJson {
+  return new MetadataParser(text, key).document();
+}
+
+/** Like `parseMetadataJson`, with plain numbers (NaN and ±Infinity included). */
 export function parsePythonJson(text: string, key = ""): Json {
-  try {
-    return JSON.parse(text) as Json;
-  } catch {
-    // Fall through: replace the bare words outside strings, then parse again.
+  return toPlain(parseMetadataJson(text, key));
+}
+
+function toPlain(value: RawJson): Json {
+  if (value instanceof RawNumber) return value.valueOf();
+  if (Array.isArray(value)) return value.map(toPlain);
+  if (value !== null && typeof value === "object") {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value)) setOwn(out, k, toPlain(v));
+    return out;
   }
-  try {
-    return JSON.parse(markNonFinite(text), (_name, value: unknown) =>
-      typeof value === "string" && value.startsWith(MARK)
-        ? NON_FINITE[value.slice(MARK.length)]
-        : value,
-    ) as Json;
-  } catch (cause) {
-    throw new StoreError({
-      code: "Integrity",
-      message: `${key || "metadata"} is not valid JSON`,
-      operation: "consolidate",
-      key: key || undefined,
-      cause,
+  return value;
+}
+
+// `__proto__` is a legal key in a document: define it as a plain property, never a prototype.
+function setOwn<T>(target: Record<string, T>, key: string, value: T): void {
+  if (key === "__proto__") {
+    Object.defineProperty(target, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
     });
+  } else {
+    target[key] = value;
   }
 }
 
-function markNonFinite(text: string): string {
-  let out = "";
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const char = text[i] as string;
-    if (inString) {
-      out += char;
-      if (char === "\\") out += text[++i] ?? "";
-      else if (char === '"') inString = false;
-      continue;
-    }
-    if (char === '"') {
-      inString = true;
-      out += char;
-      continue;
-    }
-    const word = /^(-Infinity|Infinity|NaN)/.exec(text.slice(i, i + 9));
-    if (word) {
-      out += JSON.stringify(MARK + word[1]);
-      i += (word[1] as string).length - 1;
-      continue;
-    }
-    out += char;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: JSON forbids raw control characters in strings
+const STRING = /"(?:[^"\\\u0000-\u001f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*"/y;
+const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
+const WORDS: readonly [string, RawJson][] = [
+  ["true", true],
+  ["false", false],
+  ["null", null],
+  ["NaN", new RawNumber("NaN")],
+  ["Infinity", new RawNumber("Infinity")],
+  ["-Infinity", new RawNumber("-Infinity")],
+];
+
+/** A recursive-descent JSON parser that keeps number spellings. */
+class MetadataParser {
+  readonly #text: string;
+  readonly #key: string;
+  #at = 0;
+
+  constructor(text: string, key: string) {
+    this.#text = text;
+    this.#key = key;
   }
-  return out;
+
+  document(): RawJson {
+    const value = this.#value();
+    this.#space();
+    if (this.#at !== this.#text.length) this.#fail("unexpected text after the document");
+    return value;
+  }
+
+  #value(): RawJson {
+    this.#space();
+    const char = this.#text[this.#at];
+    if (char === "{") return this.#object();
+    if (char === "[") return this.#array();
+    if (char === '"') return this.#string();
+    for (const [word, value] of WORDS) {
+      if (this.#text.startsWith(word, this.#at)) {
+        this.#at += word.length;
+        return value;
+      }
+    }
+    return new RawNumber(this.#match(NUMBER, "a value"));
+  }
+
+  #object(): RawJson {
+    this.#at += 1;
+    const out: { [key: string]: RawJson } = {};
+    this.#space();
+    if (this.#text[this.#at] === "}") {
+      this.#at += 1;
+      return out;
+    }
+    for (;;) {
+      this.#space();
+      const key = this.#string();
+      this.#expect(":");
+      setOwn(out, key, this.#value());
+      if (this.#next(",", "}") === "}") return out;
+    }
+  }
+
+  #array(): RawJson {
+    this.#at += 1;
+    const out: RawJson[] = [];
+    this.#space();
+    if (this.#text[this.#at] === "]") {
+      this.#at += 1;
+      return out;
+    }
+    for (;;) {
+      out.push(this.#value());
+      if (this.#next(",", "]") === "]") return out;
+    }
+  }
+
+  #string(): string {
+    return JSON.parse(this.#match(STRING, "a string")) as string;
+  }
+
+  #match(pattern: RegExp, what: string): string {
+    pattern.lastIndex = this.#at;
+    const found = pattern.exec(this.#text);
+    if (found === null) this.#fail(`expected ${what}`);
+    this.#at = pattern.lastIndex;
+    return found[0];
+  }
+
+  #expect(char: string): void {
+    this.#space();
+    if (this.#text[this.#at] !== char) this.#fail(`expected '${char}'`);
+    this.#at += 1;
+  }
+
+  #next(...chars: string[]): string {
+    this.#space();
+    const char = this.#text[this.#at] ?? "";
+    if (!chars.includes(char)) this.#fail(`expected ${chars.map((c) => `'${c}'`).join(" or ")}`);
+    this.#at += 1;
+    return char;
+  }
+
+  #space(): void {
+    while (/[ \t\n\r]/.test(this.#text[this.#at] ?? "")) this.#at += 1;
+  }
+
+  #fail(why: string): never {
+    const where = this.#key || "metadata";
+    throw new StoreError({
+      code: "Integrity",
+      message: `${where} is not valid JSON: ${why} at offset ${this.#at}`,
+      operation: "consolidate",
+      key: this.#key || undefined,
+    });
+  }
 }
 
 async function inPool<T>(

@@ -8,6 +8,7 @@ import { MemoryStore } from "../../src/stores/memory.js";
 import {
   consolidate,
   consolidatedV3,
+  parseMetadataJson,
   parsePythonJson,
   pythonJsonDumps,
 } from "../../src/zarr/consolidate.js";
@@ -214,6 +215,33 @@ describe("Python-style JSON", () => {
       c: "NaN Infinity",
       d: 'x"NaN',
     });
+  });
+
+  it("writes numbers back as they were spelled: floats stay floats, int64 keeps every digit", () => {
+    const text =
+      '{"fill_value": 0.0, "big": 9007199254740993, "tiny": 1e-05, "neg": -0, "list": [1.50]}';
+    const raw = parseMetadataJson(text);
+    expect(pythonJsonDumps(raw, { indent: 0 }).replace(/\n/g, "")).toBe(
+      '{"fill_value": 0.0,"big": 9007199254740993,"tiny": 1e-05,"neg": -0,"list": [1.50]}',
+    );
+  });
+
+  it("keeps __proto__ as a plain key, never a prototype", () => {
+    const value = parsePythonJson('{"__proto__": {"polluted": true}, "a": 1}') as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(value)).toEqual(["__proto__", "a"]);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+
+  it("rejects what is not JSON with Integrity, saying where", () => {
+    for (const text of ["{", '{"a" 1}', "[1,]", '{"a": 1} x', "nan", '"\\u12"', "01"]) {
+      expect(() => parseMetadataJson(text, "/x/.zarray")).toThrow(
+        /\/x\/.zarray is not valid JSON: .* at offset \d+/,
+      );
+    }
   });
 
   describeLive(
