@@ -180,6 +180,11 @@ account_autocreate = true
 allow_account_management = true
 # 0: otherwise one 507 error-limits the only node and every request is 503 for a minute.
 error_suppression_interval = 0
+# Generous timeouts: the machines running the tests are small and shared, and the defaults
+# (0.5 s to connect to a storage server) turn a busy moment into a 503.
+conn_timeout = 5
+node_timeout = 60
+recoverable_node_timeout = 60
 cors_allow_origin = *
 
 [filter:tempauth]
@@ -197,6 +202,13 @@ cors_preflight_allow_origin = *
 [filter:cache]
 use = egg:swift#memcache
 memcache_servers = 127.0.0.1:$mport
+# The default pool (2 connections, 1 s wait) makes tempauth answer 401/503 when many requests
+# are in flight on a busy machine.
+memcache_max_connections = 64
+connect_timeout = 5
+pool_timeout = 10
+tries = 3
+io_timeout = 10
 
 [filter:catch_errors]
 use = egg:swift#catch_errors
@@ -326,6 +338,10 @@ start_server() {
 SWIFT_STATE_DIR=$dir
 SWIFT_STORAGE=$storage
 SWIFT_PROXY_PORT=$pport
+SWIFT_ACCOUNT_PORT=$aport
+SWIFT_CONTAINER_PORT=$cport
+SWIFT_OBJECT_PORT=$oport
+SWIFT_MEMCACHED_PORT=$mport
 SWIFT_AUTH_URL=http://127.0.0.1:$pport/auth/v1.0
 SWIFT_STORAGE_URL=http://127.0.0.1:$pport/v1/AUTH_test
 SWIFT_S3_ENDPOINT=http://127.0.0.1:$pport

@@ -29,7 +29,14 @@ export const BASE_SCHEMES: SchemeTable = {
   memory: async () => new MemoryStore(),
   http: openHttp,
   https: openHttp,
+  swift: openSwift,
 };
+
+/** SwiftStore for `swift://container/prefix`, credentials from the options or the environment. */
+async function openSwift(url: string, options: OpenOptions): Promise<Store> {
+  const { openSwiftStore } = await import("./stores/swift/index.js");
+  return openSwiftStore(url, options);
+}
 
 /** HttpStore over `fetch`: read-only unless the options ask for writes. */
 async function openHttp(url: string, options: OpenOptions): Promise<Store> {

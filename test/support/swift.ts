@@ -27,6 +27,8 @@ export interface SwiftServer {
   s3Endpoint: string;
   /** The proxy's port (everything above goes through it). */
   port: number;
+  /** The storage servers' and memcached's ports (for fault tests and fixtures). */
+  ports: { account: number; container: number; object: number; memcached: number };
   /** `test:tester`, admin of the account. */
   user: string;
   /** `testing`. */
@@ -85,6 +87,12 @@ export async function startSwift(options: StartSwiftOptions = {}): Promise<Swift
     storageUrl: required(env, "SWIFT_STORAGE_URL"),
     s3Endpoint: required(env, "SWIFT_S3_ENDPOINT"),
     port,
+    ports: {
+      account: Number(required(env, "SWIFT_ACCOUNT_PORT")),
+      container: Number(required(env, "SWIFT_CONTAINER_PORT")),
+      object: Number(required(env, "SWIFT_OBJECT_PORT")),
+      memcached: Number(required(env, "SWIFT_MEMCACHED_PORT")),
+    },
     user: required(env, "SWIFT_USER"),
     key: required(env, "SWIFT_KEY"),
     account: required(env, "SWIFT_ACCOUNT"),
@@ -120,4 +128,66 @@ async function readPids(stateDir: string): Promise<number[]> {
     .split("\n")
     .map((line) => Number(line.split(" ")[1]))
     .filter((pid) => Number.isInteger(pid) && pid > 0);
+}
+
+/** Authenticates as `user` (default the admin) and returns the token and storage URL. */
+export async function swiftToken(
+  swift: SwiftServer,
+  user = swift.user,
+  key = swift.key,
+): Promise<{ token: string; storageUrl: string }> {
+  const response = await fetch(swift.authUrl, {
+    headers: { "X-Auth-User": user, "X-Auth-Key": key },
+  });
+  await response.body?.cancel();
+  const token = response.headers.get("x-auth-token");
+  const storageUrl = response.headers.get("x-storage-url");
+  if (response.status !== 200 || !token || !storageUrl) {
+    throw new Error(`auth as ${user} failed: HTTP ${response.status}`);
+  }
+  return { token, storageUrl };
+}
+
+/**
+ * Adds listing rows to a container without writing object data: Swift's own ContainerBroker
+ * merges them into the container's database, as the container server does with the updates
+ * object servers send after each PUT. A real Swift listing then pages over them exactly as over
+ * real objects (GETs of these names are 404). Ten thousand real PUTs take minutes on a busy
+ * two-core machine; this takes about a second.
+ */
+export async function seedListingRows(
+  swift: SwiftServer,
+  container: string,
+  names: string[],
+): Promise<void> {
+  const { token, storageUrl } = await swiftToken(swift);
+  const made = await fetch(`${storageUrl}/${encodeURIComponent(container)}`, {
+    method: "PUT",
+    headers: { "X-Auth-Token": token },
+  });
+  await made.body?.cancel();
+  if (made.status !== 201 && made.status !== 202) {
+    throw new Error(`cannot create container ${container}: HTTP ${made.status}`);
+  }
+  const script = `import os, sys
+from swift.common.ring import Ring
+from swift.common.utils import hash_path, Timestamp
+from swift.container.backend import ContainerBroker
+etc, devices, account, container = sys.argv[1:5]
+part = Ring(etc, ring_name="container").get_part(account, container)
+h = hash_path(account, container)
+broker = ContainerBroker(os.path.join(devices, "d1", "containers", str(part), h[-3:], h, h + ".db"),
+                         account=account, container=container)
+now = Timestamp.now().internal
+names = sys.stdin.read().split("\\n")
+broker.merge_items([{"name": n, "created_at": now, "size": 1, "deleted": 0,
+                     "content_type": "application/octet-stream", "storage_policy_index": 0,
+                     "etag": "d41d8cd98f00b204e9800998ecf8427e"} for n in names if n])
+`;
+  const result = spawnSync(
+    "/usr/bin/python3",
+    ["-c", script, `${swift.stateDir}/etc`, `${swift.stateDir}/srv`, swift.account, container],
+    { encoding: "utf8", input: names.join("\n") },
+  );
+  if (result.status !== 0) throw new Error(`seeding listing rows failed: ${result.stderr}`);
 }
