@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   info: async () => (await import("./commands/info.js")).command,
   ls: async () => (await import("./commands/ls.js")).command,
   rm: async () => (await import("./commands/rm.js")).command,
+  serve: async () => (await import("./commands/serve.js")).command,
   sync: async () => (await import("./commands/sync.js")).command,
   tree: async () => (await import("./commands/tree.js")).command,
 };
