@@ -52,7 +52,9 @@ export function parseChunksSpec(spec: string, where = "chunks header"): ChunkOve
     const equals = token.indexOf("=");
     if (equals === -1) {
       if (current === undefined) {
-        throw badSpec(where, spec, `expected name=n1,n2,… but found ${quote(token)} first`);
+        // In a path segment, a name's own "/" splits the segment: it must be written %2F.
+        const hint = where.startsWith("@") ? " (in a path, write a name's '/' as %2F)" : "";
+        throw badSpec(where, spec, `expected name=n1,n2,… but found ${quote(token)} first${hint}`);
       }
       current.push(parseNumber(token, where, spec, index));
       continue;

@@ -87,7 +87,8 @@ export interface ByteRange {
  * 416 when the range starts past the end.
  */
 export function parseRange(header: string | null | undefined, size: number): ByteRange | undefined {
-  if (!header) return undefined;
+  // An empty body has no byte to point at: serve it whole rather than answer 416.
+  if (!header || size === 0) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return undefined;
   const [, first = "", last = ""] = match;
