@@ -8,12 +8,15 @@
  *   injects the same faults on the wire.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createRequire } from "node:module";
 import {
   type AddressInfo,
   createConnection,
   createServer as createTcpServer,
   type Socket,
 } from "node:net";
+import { pathToFileURL } from "node:url";
+import { Worker } from "node:worker_threads";
 import { ForwardingStore } from "../../src/adapters/forward.js";
 import { StoreError } from "../../src/errors.js";
 import type { AbsolutePath } from "../../src/keys.js";
@@ -249,6 +252,8 @@ export interface WireFaultOptions {
   retryAfterSeconds?: number;
   /** How long a slow response stalls (default 20 ms). */
   slowMs?: number;
+  /** A shared on/off switch (index 0: 1 = faults on), for servers run in another thread. */
+  control?: Int32Array;
 }
 
 /** Counters of a fault server or proxy. */
@@ -267,6 +272,20 @@ export interface FaultHttpServer {
   /** Turns faults on or off. */
   faults: boolean;
   stop(): Promise<void>;
+}
+
+// The faults on/off switch, in shared memory so that another thread can flip it.
+function faultSwitch(control: Int32Array | undefined): { faults: boolean } {
+  const cell = control ?? new Int32Array(new SharedArrayBuffer(4));
+  if (control === undefined) Atomics.store(cell, 0, 1);
+  return {
+    get faults() {
+      return Atomics.load(cell, 0) === 1;
+    },
+    set faults(on: boolean) {
+      Atomics.store(cell, 0, on ? 1 : 0);
+    },
+  };
 }
 
 function wireStats(): WireFaultStats {
@@ -301,7 +320,7 @@ export async function startFaultHttpServer(
   const etags = new Map<string, string>();
   let version = 0;
   const stats = wireStats();
-  const state = { faults: true };
+  const state = faultSwitch(options.control);
   const server: Server = createServer((req, res) => {
     stats.requests += 1;
     const fault = rollWire(random, options, state.faults);
@@ -343,6 +362,74 @@ export async function startFaultHttpServer(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A fault server running in a worker thread (objects are reached over HTTP only). */
+export interface FaultHttpServerThread {
+  url: string;
+  /** Turns faults on or off (shared memory: takes effect at the server's next request). */
+  faults: boolean;
+  /** The server's counters. */
+  stats(): Promise<WireFaultStats>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `startFaultHttpServer` in a worker thread, for tests whose own thread blocks (a
+ * synchronous store face waiting with `Atomics.wait` would otherwise starve a server living on
+ * the same event loop).
+ */
+export async function startFaultHttpServerInThread(
+  options: WireFaultOptions = {},
+): Promise<FaultHttpServerThread> {
+  const control = new Int32Array(new SharedArrayBuffer(4));
+  Atomics.store(control, 0, 1);
+  const state = faultSwitch(control);
+  const worker = new Worker(threadBootstrap(), {
+    eval: true,
+    workerData: { options: { ...options, control } },
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    worker.once("message", resolve);
+    worker.once("error", reject);
+  });
+  return {
+    url,
+    get faults() {
+      return state.faults;
+    },
+    set faults(on: boolean) {
+      state.faults = on;
+    },
+    stats: () =>
+      new Promise<WireFaultStats>((resolve) => {
+        worker.once("message", resolve);
+        worker.postMessage("stats");
+      }),
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
+}
+
+// Loads this module in the worker (through tsx, as the tests run from sources) and starts the
+// server there; answers "stats" requests with the server's counters.
+function threadBootstrap(): string {
+  const require = createRequire(import.meta.url);
+  const manifest = require("tsx/package.json") as {
+    exports: Record<string, { import: { default: string } }>;
+  };
+  const entry = manifest.exports["./esm/api"]?.import.default ?? "./dist/esm/api/index.mjs";
+  const tsx = new URL(entry, pathToFileURL(require.resolve("tsx/package.json"))).href;
+  return `
+    const { parentPort, workerData } = require("node:worker_threads");
+    import(${JSON.stringify(tsx)})
+      .then((tsx) => { tsx.register(); return import(${JSON.stringify(import.meta.url)}); })
+      .then((faults) => faults.startFaultHttpServer(workerData.options))
+      .then((server) => {
+        parentPort.on("message", () => parentPort.postMessage(server.stats));
+        parentPort.postMessage(server.url);
+      });`;
 }
 
 interface ServerState {
@@ -498,7 +585,7 @@ export async function startFaultProxy(
 ): Promise<FaultProxy> {
   const random = seededRandom(options.seed ?? 1);
   const stats = wireStats();
-  const state = { faults: true };
+  const state = faultSwitch(options.control);
   const sockets = new Set<Socket>();
   const server = createTcpServer((client) => {
     const upstream = createConnection(target.port, target.host);
