@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   # Python zarr 2 / xarray interop (run as /usr/bin/python3)
   python3-zarr python3-xarray python3-numcodecs python3-numpy python3-fsspec python3-aiohttp python3-requests
+  # fsspec reference file systems v1 (kerchunk templates) render with jinja2
+  python3-jinja2
   # a real static HTTP server for HttpStore interop
   nginx-light
   # OpenStack Swift with its S3 API, the swift and aws CLIs, rclone

@@ -1,5 +1,11 @@
 import { fileURLToPath } from "node:url";
-import { BASE_SCHEMES, createOpenStore, type OpenOptions, type SchemeTable } from "./open.js";
+import {
+  BASE_SCHEMES,
+  createOpenStore,
+  type OpenOptions,
+  openReference,
+  type SchemeTable,
+} from "./open.js";
 import type { Store } from "./store.js";
 
 /** The schemes on Node: every fetch-based one plus those that need the file system. */
@@ -15,6 +21,11 @@ export const NODE_SCHEMES: SchemeTable = {
   },
   http: openHttpNode,
   https: openHttpNode,
+  car: async (url, options) => {
+    const { openCarFile } = await import("./stores/ipld/car-file.node.js");
+    return openCarFile(localPath(url, "car"), options);
+  },
+  reference: (url, options) => openReference(url, options, openStore),
 };
 
 /** HttpStore over undici's `request()` (the portable table's opener uses fetch). */

@@ -30,7 +30,26 @@ export const BASE_SCHEMES: SchemeTable = {
   http: openHttp,
   https: openHttp,
   swift: openSwift,
+  ipfs: openIpfs,
+  reference: (url, options) => openReference(url, options, openStore),
 };
+
+/** IPLDStore for `ipfs://<cid>[/folder]`, read-only, blocks from a gateway or the Kubo API. */
+async function openIpfs(url: string, options: OpenOptions): Promise<Store> {
+  const { openIpfsStore } = await import("./stores/ipld/open.js");
+  return openIpfsStore(url, options);
+}
+
+/** ReferenceStore for `reference://<path or URL of the JSON>`, targets read through `open`. */
+export async function openReference(
+  url: string,
+  options: OpenOptions,
+  open: (url: string, options?: OpenOptions) => Promise<Store>,
+): Promise<Store> {
+  const { openReferenceStore } = await import("./stores/reference.js");
+  const { readOnly: _, mode: __, ...rest } = options;
+  return openReferenceStore(url, (target) => open(target, { ...rest, readOnly: true }));
+}
 
 /** SwiftStore for `swift://container/prefix`, credentials from the options or the environment. */
 async function openSwift(url: string, options: OpenOptions): Promise<Store> {

@@ -21,7 +21,15 @@
 import { CID } from "multiformats/cid";
 import { sha256, sha512 } from "multiformats/hashes/sha2";
 import { isStoreError } from "../errors.js";
-import { type AnyCID, cidKey, DAG_CBOR, DAG_PB, parseCid, RAW } from "../stores/ipld/blocks.js";
+import {
+  type AnyCID,
+  cidKey,
+  copyBytes,
+  DAG_CBOR,
+  DAG_PB,
+  parseCid,
+  RAW,
+} from "../stores/ipld/blocks.js";
 import { type CarBlock, exportCar, readCar } from "../stores/ipld/car.js";
 import type { CAStore } from "../stores/ipld/castore.js";
 import { decodeDagCbor } from "../stores/ipld/dag-cbor.js";
@@ -263,7 +271,7 @@ async function singleUpload(request: Request): Promise<Uint8Array> {
 
 function copyOf(block: CarBlock) {
   // Multipart chunks may be views of a reused buffer.
-  return { cid: block.cid, bytes: block.bytes.slice() };
+  return { cid: block.cid, bytes: copyBytes(block.bytes) };
 }
 
 function json(value: unknown): Response {

@@ -194,6 +194,15 @@ describe("CAR import", () => {
     expect(await store.get("/a/0")).toBeUndefined();
   });
 
+  // Regression: blocks were kept with `.slice()`, which on a Node Buffer is a view, not a copy.
+  it("keeps its own copy of blocks imported from a Node Buffer", async () => {
+    const car = Buffer.from(await (await readmeStore()).toCar());
+    const store = await IPLDStore.fromCar(car);
+    car.fill(0);
+    expect(await store.get("/a/0")).toEqual(new Uint8Array(BigInt64Array.of(1n, 2n, 3n).buffer));
+    expect((await store.toCar()).byteLength).toBe(356);
+  });
+
   it("reads CIDv0 blocks and verifies them", async () => {
     const bytes = textToBytes("a dag-pb block, as far as the CAR cares");
     const v0 = CID.createV0(await sha256.digest(bytes)) as AnyCID;

@@ -99,6 +99,16 @@ export async function verifyBlock(
   });
 }
 
+/**
+ * A copy of bytes in a fresh `Uint8Array` (never a view: Node's `Buffer#slice` is one, so
+ * `.slice()` cannot be trusted to copy a Buffer).
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.byteLength);
+  out.set(bytes);
+  return out;
+}
+
 /** An identity CID holds its block inline; this returns it (or undefined for other CIDs). */
 export function identityBlock(cid: AnyCID): Uint8Array | undefined {
   return cid.multihash.code === IDENTITY ? cid.multihash.digest : undefined;

@@ -6,6 +6,7 @@ import {
   type Block,
   cidKey,
   cidOf,
+  copyBytes,
   identityBlock,
   parseCid,
   verifyBlock,
@@ -95,11 +96,11 @@ export class MappingCAStore implements CAStore {
   async get(cid: AnyCID, options?: BlockGetOptions): Promise<Uint8Array | undefined> {
     throwIfAborted(options?.signal, "get", cidKey(cid));
     const inline = identityBlock(cid);
-    if (inline) return inline.slice();
+    if (inline) return copyBytes(inline);
     const name = cidKey(cid);
     if (this.#private) {
       const bytes = this.#private.get(name);
-      return bytes === undefined || options?.shared ? bytes : bytes.slice();
+      return bytes === undefined || options?.shared ? bytes : copyBytes(bytes);
     }
     const bytes = await (this.#store as Store).get(this.#key(name), options);
     if (bytes !== undefined) await verifyBlock(cid, bytes, BACKEND);
@@ -154,7 +155,7 @@ export class MappingCAStore implements CAStore {
   async #write(name: string, bytes: Uint8Array, options?: CallOptions): Promise<void> {
     if (this.#private) {
       // Copied: the caller may reuse its buffer, and blocks here are never re-hashed.
-      if (!this.#private.has(name)) this.#private.set(name, bytes.slice());
+      if (!this.#private.has(name)) this.#private.set(name, copyBytes(bytes));
       return;
     }
     if (!this.writable) {

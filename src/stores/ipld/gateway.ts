@@ -1,6 +1,13 @@
 import { readOnlyError, throwIfAborted } from "../../errors.js";
 import type { CallOptions } from "../../store.js";
-import { type AnyCID, type Block, cidKey, identityBlock, verifyBlock } from "./blocks.js";
+import {
+  type AnyCID,
+  type Block,
+  cidKey,
+  copyBytes,
+  identityBlock,
+  verifyBlock,
+} from "./blocks.js";
 import { type CarBlock, readCar } from "./car.js";
 import type { BlockGetOptions, CAStore } from "./castore.js";
 import { bodyBytes, type Endpoint, parseEndpoint, responseError, send } from "./http.js";
@@ -55,7 +62,7 @@ export class GatewayCAStore implements CAStore {
   async get(cid: AnyCID, options?: BlockGetOptions): Promise<Uint8Array | undefined> {
     throwIfAborted(options?.signal, "get", cidKey(cid));
     const inline = identityBlock(cid);
-    if (inline) return inline.slice();
+    if (inline) return copyBytes(inline);
     const cached = await this.#cache?.get(cid, options);
     if (cached !== undefined) return cached;
     const response = await this.#request(cid, "raw", "GET", options);
@@ -95,7 +102,7 @@ export class GatewayCAStore implements CAStore {
     if (response === undefined || response.body === null) return;
     const car = await readCar(streamChunks(response.body), options);
     for await (const block of car.blocks) {
-      const copy = { cid: block.cid, bytes: block.bytes.slice() };
+      const copy = { cid: block.cid, bytes: copyBytes(block.bytes) };
       await this.#cache?.putBlock(copy);
       yield { ...block, bytes: copy.bytes };
     }

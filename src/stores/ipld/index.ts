@@ -43,3 +43,4 @@ export {
   stringifyJson,
 } from "./json-numbers.js";
 export { getIpfsMapper, KuboCAStore, type KuboCAStoreOptions } from "./kubo.js";
+export { type CarReferences, carToReferences } from "./references.js";

@@ -12,7 +12,7 @@ import type {
   StatResult,
   Store,
 } from "../../store.js";
-import { type AnyCID, cidKey, DAG_CBOR, parseCid, rawEtag } from "./blocks.js";
+import { type AnyCID, cidKey, copyBytes, DAG_CBOR, parseCid, rawEtag } from "./blocks.js";
 import { type CarSource, collectBytes, exportCar, readCar } from "./car.js";
 import { type CAStore, MappingCAStore } from "./castore.js";
 import { decodeDagCbor, encodeDagCbor, forEachLink } from "./dag-cbor.js";
@@ -133,7 +133,7 @@ export class IPLDStore implements Store {
     throwIfAborted(options?.signal, "get", key);
     const node = this.#valueAt(toKey(key));
     if (node === undefined) return undefined;
-    if (node instanceof Inline) return node.json().slice();
+    if (node instanceof Inline) return copyBytes(node.json());
     return this.#read(node, key, options);
   }
 
@@ -147,7 +147,7 @@ export class IPLDStore implements Store {
     const node = this.#valueAt(path);
     if (node === undefined) return undefined;
     const value = node instanceof Inline ? node.json() : await this.#read(node, path, options);
-    return sliceRange(value, range, path).slice();
+    return copyBytes(sliceRange(value, range, path));
   }
 
   async stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined> {

@@ -5,6 +5,7 @@ import {
   type Block,
   cidKey,
   cidOf,
+  copyBytes,
   DAG_CBOR,
   DAG_PB,
   identityBlock,
@@ -90,7 +91,7 @@ export class KuboCAStore implements CAStore {
   async get(cid: AnyCID, options?: BlockGetOptions): Promise<Uint8Array | undefined> {
     throwIfAborted(options?.signal, "get", cidKey(cid));
     const inline = identityBlock(cid);
-    if (inline) return inline.slice();
+    if (inline) return copyBytes(inline);
     const response = await this.#post("block/get", { arg: cid.toString() }, options, cidKey(cid));
     if (response === undefined) return undefined;
     const bytes = await bodyBytes(response);
@@ -150,7 +151,7 @@ export class KuboCAStore implements CAStore {
       if (failure) break;
       if (identityBlock(block.cid)) continue;
       // Copied: stream readers may hand out views of buffers they reuse.
-      batch.push({ cid: block.cid, bytes: block.bytes.slice() });
+      batch.push({ cid: block.cid, bytes: copyBytes(block.bytes) });
       size += block.bytes.byteLength;
       if (size >= this.#batchBytes) {
         launch(batch);
