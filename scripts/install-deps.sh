@@ -13,6 +13,8 @@ PACKAGES=(
   # OpenStack Swift with its S3 API, the swift and aws CLIs, rclone
   swift swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   awscli python3-boto3 rclone xfsprogs
+  # headless browser for the proxy's cross-origin test (driven by playwright-core)
+  chromium
 )
 
 missing=()
