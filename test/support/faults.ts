@@ -259,6 +259,8 @@ export interface WireFaultOptions {
 /** Counters of a fault server or proxy. */
 export interface WireFaultStats {
   requests: number;
+  /** Requests whose client went away before the answer was complete (aborts, timeouts). */
+  abandoned: number;
   injected: Record<WireFault, number>;
 }
 
@@ -291,6 +293,7 @@ function faultSwitch(control: Int32Array | undefined): { faults: boolean } {
 function wireStats(): WireFaultStats {
   return {
     requests: 0,
+    abandoned: 0,
     injected: { unavailable: 0, rateLimited: 0, reset: 0, slow: 0, truncate: 0 },
   };
 }
@@ -324,6 +327,10 @@ export async function startFaultHttpServer(
   const server: Server = createServer((req, res) => {
     stats.requests += 1;
     const fault = rollWire(random, options, state.faults);
+    res.on("close", () => {
+      const broken = fault === "reset" || fault === "truncate";
+      if (!res.writableFinished && !broken) stats.abandoned += 1;
+    });
     const body: Buffer[] = [];
     req.on("data", (chunk: Buffer) => body.push(chunk));
     req.on("end", () => {
@@ -504,7 +511,9 @@ function serveObject(
     case "HEAD": {
       if (current === undefined) return send(404);
       const headers = { etag: etag as string, "accept-ranges": "bytes" };
-      const range = parseRange(req.headers.range, current.byteLength);
+      // An empty value has no byte to range over: answer it whole, as servers that ignore Range do.
+      const range =
+        current.byteLength === 0 ? undefined : parseRange(req.headers.range, current.byteLength);
       if (range === undefined) return send(200, headers, current);
       if (range === "unsatisfiable") {
         return send(416, { "content-range": `bytes */${current.byteLength}` });
