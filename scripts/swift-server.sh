@@ -197,6 +197,8 @@ user_test2_tester2 = testing2 .admin
 [filter:s3api]
 use = egg:swift#s3api
 location = us-east-1
+# Virtual-host style: <bucket>.localhost:<port> (tests resolve it to 127.0.0.1 themselves).
+storage_domain = localhost
 cors_preflight_allow_origin = *
 
 [filter:cache]

@@ -30,6 +30,8 @@ export const BASE_SCHEMES: SchemeTable = {
   http: openHttp,
   https: openHttp,
   swift: openSwift,
+  s3: openBucket,
+  gs: openBucket,
   ipfs: openIpfs,
   reference: (url, options) => openReference(url, options, openStore),
 };
@@ -49,6 +51,12 @@ export async function openReference(
   const { openReferenceStore } = await import("./stores/reference.js");
   const { readOnly: _, mode: __, ...rest } = options;
   return openReferenceStore(url, (target) => open(target, { ...rest, readOnly: true }));
+}
+
+/** S3Store for `s3://bucket/prefix`, and for `gs://bucket/prefix` through GCS's S3-compatible XML API. */
+async function openBucket(url: string, options: OpenOptions): Promise<Store> {
+  const { openS3Store } = await import("./stores/s3/index.js");
+  return openS3Store(url, options);
 }
 
 /** SwiftStore for `swift://container/prefix`, credentials from the options or the environment. */
