@@ -14,6 +14,7 @@ import {
 import { nodeDecompressors, type RunningServer, serve } from "../../src/proxy/node.js";
 import type { Store } from "../../src/store.js";
 import { MemoryStore } from "../../src/stores/memory.js";
+import { runPython } from "../support/python.js";
 
 const encoder = new TextEncoder();
 
@@ -315,4 +316,44 @@ export async function startProxy(options: RechunkProxyOptions): Promise<ProxySer
       await proxy.close();
     },
   };
+}
+
+// Shapes chosen so that neither the stored nor the requested chunks divide them.
+const PYTHON_DATASET = `
+import sys, numpy as np, xarray as xr, zarr, numcodecs
+root = sys.argv[1]
+t = np.arange(20)
+air = (np.arange(20 * 25 * 53, dtype="f4").reshape(20, 25, 53) % 977) * 0.25 + 200
+air[0, 0, :5] = np.nan
+ds = xr.Dataset(
+    {
+        "air": (("time", "lat", "lon"), air, {"units": "degK"}),
+        "land": (("lat", "lon"), (np.arange(25 * 53).reshape(25, 53) % 2).astype("u1")),
+        "counts": (("time",), np.arange(20, dtype="i8") * 3),
+    },
+    coords={"time": t, "lat": np.linspace(75, 15, 25).astype("f4"), "lon": np.linspace(200, 330, 53).astype("f4")},
+    attrs={"title": "proxy interop"},
+)
+enc = {
+    "air": {"chunks": (5, 10, 20), "compressor": numcodecs.Zlib(level=1)},
+    "land": {"chunks": (10, 20), "compressor": numcodecs.Blosc(cname="lz4", shuffle=1)},
+    "counts": {"chunks": (7,), "compressor": numcodecs.Zstd(level=3), "filters": [numcodecs.Delta(dtype="i8")]},
+}
+ds.to_zarr(root, encoding=enc, consolidated=False)
+g = zarr.open_group(root, mode="a")
+forder = g.create_dataset("forder", data=np.arange(63, dtype=">i4").reshape(7, 9), chunks=(3, 4), order="F")
+forder.attrs["_ARRAY_DIMENSIONS"] = ["fy", "fx"]
+nested = zarr.open_group(zarr.DirectoryStore(root), mode="a").require_group("grp/sub")
+nested.create_dataset("t", data=np.arange(90, dtype="<u2").reshape(9, 10) * 7, chunks=(4, 4), fill_value=3)
+slash = g.create_dataset("slash", data=np.arange(210, dtype="f8").reshape(6, 7, 5) / 4, chunks=(4, 3, 2), dimension_separator="/")
+slash.attrs["_ARRAY_DIMENSIONS"] = ["sz", "sy", "sx"]
+zarr.consolidate_metadata(root)
+`;
+
+/**
+ * Writes, with Debian's Python (xarray + zarr 2), a consolidated v2 dataset with compressors,
+ * a Delta filter, an F-order big-endian array, a nested group and a "/"-separated array.
+ */
+export function writePythonDataset(root: string): void {
+  runPython(PYTHON_DATASET, [root]);
 }
