@@ -4,23 +4,32 @@
  * - memory → memory: `copyStore` vs a bare 16-lane get/set loop (the engine's own overhead);
  * - fs → fs: `copyStore` over FileSystemStore vs `rclone copy --transfers 16`, `cp -r` and a
  *   bare 16-lane readFile/writeFile loop (the floor: no temp file, no rename);
+ * - fs → Swift, Swift → fs and fs → S3 (Swift's s3api) against a real single-node Swift
+ *   (scripts/swift-server.sh): `copyStore` vs `rclone copy --transfers 16`, `swift
+ *   upload/download --object-threads 16` and a bare undici 7 `request()` client, 16 in flight
+ *   (the floor: one PUT or GET per object, nothing else);
  * - peak RSS of `zarrstore cp` (the CLI, in its own process under /usr/bin/time) while copying
- *   ZS_COPY_RSS_GIB GiB (default 2) of 16 KiB chunks fs → fs.
+ *   ZS_COPY_RSS_GIB GiB (default 2) of 16 KiB chunks fs → fs, and the Swift dataset fs → Swift.
  *
  *   npm run bench copy
- *   ZS_COPY_N=5000 ZS_COPY_RSS_GIB=0.25 npm run bench copy   (a quick look)
+ *   ZS_COPY_N=5000 ZS_COPY_SWIFT_N=2000 ZS_COPY_RSS_GIB=0.25 npm run bench copy   (a quick look)
  *
- * Every contender copies the same 20,000 × 16 KiB chunks (ZS_COPY_N) laid out as a v3 array
- * (`/data/c/i/j`), into a fresh destination each round.
+ * Every contender copies the same 20,000 × 16 KiB chunks (ZS_COPY_N, ZS_COPY_SWIFT_N for the
+ * Swift sections) laid out as a v3 array (`/data/c/i/j`), into a fresh destination each round.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { AwsV4Signer } from "aws4fetch";
+import { Agent, request } from "undici";
+import type { Store } from "../src/store.js";
 import { FileSystemStore } from "../src/stores/fs.js";
 import { MemoryStore } from "../src/stores/memory.js";
+import { SwiftStore } from "../src/stores/swift/index.js";
 import { copyStore } from "../src/zarr/copy.js";
+import { type SwiftServer, startSwift, swiftAvailable, swiftToken } from "../test/support/swift.js";
 import { type Contender, compare, pool, printTable } from "./lib.js";
 
 const N = Number(process.env.ZS_COPY_N ?? 20_000);
@@ -28,6 +37,7 @@ const SIZE = 16 * 1024;
 const LANES = 16;
 const ROUNDS = Number(process.env.ZS_COPY_ROUNDS ?? 3);
 const RSS_GIB = Number(process.env.ZS_COPY_RSS_GIB ?? 2);
+const SWIFT_N = Number(process.env.ZS_COPY_SWIFT_N ?? N);
 const REPO = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 
 const base = fs.mkdtempSync(path.join(os.tmpdir(), "zs-copy-bench-"));
@@ -165,13 +175,13 @@ async function fsSection(src: string): Promise<void> {
 }
 
 /** Peak RSS (MiB) of a command, from /usr/bin/time's %M. */
-function peakRss(command: string[]): number {
-  const run = spawnSync("/usr/bin/time", ["-f", "%M", ...command], {
+function peakRss(command: string[], args: string[] = []): number {
+  const run = spawnSync("/usr/bin/time", ["-f", "%M", ...command, ...args], {
     cwd: REPO,
     encoding: "utf8",
     maxBuffer: 64 * 1024 * 1024,
   });
-  if (run.status !== 0) throw new Error(`${command.join(" ")} failed: ${run.stderr}`);
+  if (run.status !== 0) throw new Error(`${args.join(" ")} failed: ${run.stderr}`);
   const lines = run.stderr.trim().split("\n");
   return Number(lines[lines.length - 1]) / 1024;
 }
@@ -198,11 +208,325 @@ async function rssSection(): Promise<void> {
   fs.rmSync(src, { recursive: true, force: true });
 }
 
+// ---- Swift and its S3 API ----------------------------------------------------------------
+
+let containers = 0;
+/** A new container name (each round writes into its own). */
+const freshContainer = (name: string) => `${name}-${containers++}`;
+
+/** The bare floor: undici 7 `request()` with a keep-alive pool of 16 sockets. */
+const agent = new Agent({ connections: LANES, pipelining: 1 });
+
+async function undiciPut(
+  url: string,
+  headers: Record<string, string>,
+  body: Uint8Array,
+): Promise<void> {
+  const reply = await request(url, { method: "PUT", headers, body, dispatcher: agent });
+  await reply.body.dump();
+  if (reply.statusCode >= 300) throw new Error(`PUT ${url}: HTTP ${reply.statusCode}`);
+}
+
+async function undiciGet(url: string, headers: Record<string, string>): Promise<Uint8Array> {
+  const reply = await request(url, { headers, dispatcher: agent });
+  const bytes = new Uint8Array(await reply.body.arrayBuffer());
+  if (reply.statusCode >= 300) throw new Error(`GET ${url}: HTTP ${reply.statusCode}`);
+  return bytes;
+}
+
+/** Every object name of a Swift container, paged 10,000 at a time (the cheapest listing). */
+async function swiftNames(storageUrl: string, token: string, container: string): Promise<string[]> {
+  const names: string[] = [];
+  for (let marker = ""; ; ) {
+    const url = `${storageUrl}/${container}?format=json&limit=10000&marker=${encodeURIComponent(marker)}`;
+    const text = new TextDecoder().decode(await undiciGet(url, { "x-auth-token": token }));
+    const page = JSON.parse(text) as { name: string }[];
+    if (page.length === 0) return names;
+    for (const entry of page) names.push(entry.name);
+    marker = (page[page.length - 1] as { name: string }).name;
+  }
+}
+
+function makeFolders(dir: string, names: string[]): void {
+  for (const folder of new Set(names.map((n) => path.dirname(path.join(dir, n))))) {
+    fs.mkdirSync(folder, { recursive: true });
+  }
+}
+
+function swiftStoreFor(swift: SwiftServer, container: string, readOnly = false): SwiftStore {
+  return new SwiftStore({
+    container,
+    readOnly,
+    storageOptions: { authurl: swift.authUrl, user: swift.user, key: swift.key },
+  });
+}
+
+async function copyWith(src: Store, dst: Store): Promise<number> {
+  const summary = await copyStore(src, dst, { concurrency: LANES });
+  await Promise.all([src.close(), dst.close()]);
+  if (!summary.ok) {
+    throw new Error(`copy failed: ${JSON.stringify(summary.failed[0] ?? summary.error)}`);
+  }
+  return summary.copied;
+}
+
+function rcloneEnv(swift: SwiftServer): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // rclone 1.60's S3 backend fails before any request when AWS_CA_BUNDLE is set.
+  delete env.AWS_CA_BUNDLE;
+  return {
+    ...env,
+    RCLONE_CONFIG_ZSSWIFT_TYPE: "swift",
+    RCLONE_CONFIG_ZSSWIFT_AUTH: swift.authUrl,
+    RCLONE_CONFIG_ZSSWIFT_USER: swift.user,
+    RCLONE_CONFIG_ZSSWIFT_KEY: swift.key,
+    RCLONE_CONFIG_ZSS3_TYPE: "s3",
+    RCLONE_CONFIG_ZSS3_PROVIDER: "Other",
+    RCLONE_CONFIG_ZSS3_ENDPOINT: swift.s3Endpoint,
+    RCLONE_CONFIG_ZSS3_ACCESS_KEY_ID: swift.user,
+    RCLONE_CONFIG_ZSS3_SECRET_ACCESS_KEY: swift.key,
+    RCLONE_CONFIG_ZSS3_REGION: "us-east-1",
+    RCLONE_CONFIG_ZSS3_FORCE_PATH_STYLE: "true",
+  };
+}
+
+function rclone(args: string[], env: NodeJS.ProcessEnv): void {
+  execFileSync("rclone", [...args, "--transfers", "16", "--checkers", "16"], {
+    env,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+}
+
+function swiftCli(swift: SwiftServer, args: string[], cwd: string): void {
+  execFileSync("swift", ["-A", swift.authUrl, "-U", swift.user, "-K", swift.key, ...args], {
+    cwd,
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+}
+
+async function swiftSections(src: string): Promise<void> {
+  const status = swiftAvailable();
+  if (status !== true) {
+    console.log(`\n## Swift sections skipped: ${status}`);
+    return;
+  }
+  const swift = await startSwift({ logLevel: "WARNING" });
+  try {
+    const keys = datasetKeys(SWIFT_N);
+    const env = rcloneEnv(swift);
+    const { token, storageUrl } = await swiftToken(swift);
+    const auth = { "x-auth-token": token };
+    const readOnlySrc = () => new FileSystemStore(src, { readOnly: true });
+
+    const upload: Contender[] = [
+      {
+        name: "zarrstore copyStore",
+        run: () => copyWith(readOnlySrc(), swiftStoreFor(swift, freshContainer("zs"))),
+      },
+      {
+        name: "bare undici PUT",
+        run: async () => {
+          const container = freshContainer("bare");
+          await undiciPut(`${storageUrl}/${container}`, auth, new Uint8Array(0));
+          await pool(keys, LANES, async (key) => {
+            const body = await fs.promises.readFile(path.join(src, key));
+            await undiciPut(`${storageUrl}/${container}/${key}`, auth, body);
+          });
+          return keys.length;
+        },
+      },
+      {
+        name: "rclone copy --transfers 16",
+        run: async () => {
+          rclone(["copy", src, `zsswift:${freshContainer("rclone")}`], env);
+          return keys.length;
+        },
+      },
+      {
+        name: "swift upload --object-threads 16",
+        run: async () => {
+          const container = freshContainer("swiftcli");
+          swiftCli(
+            swift,
+            ["upload", "--object-threads", "16", container, ...fs.readdirSync(src)],
+            src,
+          );
+          return keys.length;
+        },
+      },
+    ];
+    const up = await compare(upload, ROUNDS);
+    printTable(`fs → Swift, ${SWIFT_N} × 16 KiB, 16 in flight`, "objects/s", up, "bare undici PUT");
+
+    // Every download reads the same container, written once by the copy engine.
+    const source = freshContainer("download-src");
+    await copyWith(readOnlySrc(), swiftStoreFor(swift, source));
+    const download: Contender[] = [
+      {
+        name: "zarrstore copyStore",
+        run: () =>
+          copyWith(swiftStoreFor(swift, source, true), new FileSystemStore(freshDir("swift-zs"))),
+      },
+      {
+        name: "bare undici GET",
+        run: async () => {
+          const dst = freshDir("swift-bare");
+          const names = await swiftNames(storageUrl, token, source);
+          makeFolders(dst, names);
+          await pool(names, LANES, async (name) => {
+            const value = await undiciGet(`${storageUrl}/${source}/${name}`, auth);
+            await fs.promises.writeFile(path.join(dst, name), value);
+          });
+          return names.length;
+        },
+      },
+      {
+        name: "rclone copy --transfers 16",
+        run: async () => {
+          rclone(["copy", `zsswift:${source}`, freshDir("swift-rclone")], env);
+          return keys.length;
+        },
+      },
+      {
+        name: "swift download --object-threads 16",
+        run: async () => {
+          const dst = freshDir("swift-cli");
+          fs.mkdirSync(dst);
+          swiftCli(swift, ["download", "--object-threads", "16", source], dst);
+          return keys.length;
+        },
+      },
+    ];
+    const down = await compare(download, ROUNDS);
+    printTable(
+      `Swift → fs, ${SWIFT_N} × 16 KiB, 16 in flight`,
+      "objects/s",
+      down,
+      "bare undici GET",
+    );
+
+    await s3Section(swift, src, keys, env);
+    await swiftRss(swift, src);
+  } finally {
+    await agent.close();
+    await swift.stop();
+  }
+}
+
+interface S3Module {
+  S3Store: new (options: Record<string, unknown>) => Store;
+}
+
+/** zarrstore's S3Store when it is there (the S3 backend lands separately). */
+async function loadS3Store(): Promise<S3Module | undefined> {
+  try {
+    // A specifier in a variable: the benchmark type-checks before the S3 backend lands.
+    const specifier = "../src/stores/s3/index.js";
+    return (await import(specifier)) as S3Module;
+  } catch {
+    return undefined;
+  }
+}
+
+/** fs → S3 through Swift's s3api: S3Store vs rclone's S3 backend and a SigV4-signed undici floor. */
+async function s3Section(
+  swift: SwiftServer,
+  src: string,
+  keys: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
+  const endpoint = swift.s3Endpoint.replace(/\/$/, "");
+  const signedPut = async (url: string, body: Uint8Array) => {
+    const signed = await new AwsV4Signer({
+      url,
+      method: "PUT",
+      body: body as Uint8Array<ArrayBuffer>,
+      accessKeyId: swift.user,
+      secretAccessKey: swift.key,
+      region: "us-east-1",
+      service: "s3",
+    }).sign();
+    await undiciPut(url, Object.fromEntries(signed.headers), body);
+  };
+  const contenders: Contender[] = [
+    {
+      name: "bare undici PUT (SigV4)",
+      run: async () => {
+        const bucket = freshContainer("s3-bare");
+        await signedPut(`${endpoint}/${bucket}`, new Uint8Array(0));
+        await pool(keys, LANES, async (key) => {
+          const body = await fs.promises.readFile(path.join(src, key));
+          await signedPut(`${endpoint}/${bucket}/${key}`, body);
+        });
+        return keys.length;
+      },
+    },
+    {
+      name: "rclone copy --transfers 16",
+      run: async () => {
+        rclone(["copy", src, `zss3:${freshContainer("s3-rclone")}`], env);
+        return keys.length;
+      },
+    },
+  ];
+  const s3 = await loadS3Store();
+  if (s3) {
+    contenders.unshift({
+      name: "zarrstore copyStore",
+      run: async () => {
+        const bucket = freshContainer("s3-zs");
+        await signedPut(`${endpoint}/${bucket}`, new Uint8Array(0));
+        const dst = new s3.S3Store({
+          bucket,
+          endpoint,
+          region: "us-east-1",
+          forcePathStyle: true,
+          credentials: { accessKeyId: swift.user, secretAccessKey: swift.key },
+        });
+        return copyWith(new FileSystemStore(src, { readOnly: true }), dst);
+      },
+    });
+  } else {
+    console.log("\n(S3Store is not there yet: fs → S3 runs without zarrstore)");
+  }
+  const results = await compare(contenders, ROUNDS);
+  printTable(
+    `fs → S3 (Swift s3api), ${keys.length} × 16 KiB, 16 in flight`,
+    "objects/s",
+    results,
+    "bare undici PUT (SigV4)",
+  );
+}
+
+async function swiftRss(swift: SwiftServer, src: string): Promise<void> {
+  if (!fs.existsSync("/usr/bin/time")) return;
+  const tsx = pathToFileURL(path.join(REPO, "node_modules/tsx/dist/loader.mjs")).href;
+  const env = [`ST_AUTH=${swift.authUrl}`, `ST_USER=${swift.user}`, `ST_KEY=${swift.key}`];
+  const cli = [
+    "env",
+    ...env,
+    process.execPath,
+    "--import",
+    tsx,
+    path.join(REPO, "src/cli/main.ts"),
+  ];
+  const rss = peakRss(cli, ["cp", src, `swift://${freshContainer("rss")}/ds.zarr`, "-q"]);
+  console.log(
+    `\n## peak RSS of zarrstore cp fs → Swift, ${SWIFT_N} × 16 KiB: ${rss.toFixed(0)} MiB`,
+  );
+}
+
 console.log(
-  `# copy benchmark: ${N} × 16 KiB, ${ROUNDS} rounds, medians (machine: ${os.cpus().length} cores)`,
+  `# copy benchmark: ${N} × 16 KiB (Swift: ${SWIFT_N}), ${ROUNDS} rounds, medians (machine: ${os.cpus().length} cores)`,
 );
 await memorySection();
 const fsSource = path.join(base, "src");
 await writeDataset(fsSource, N);
 await fsSection(fsSource);
 await rssSection();
+let swiftSource = fsSource;
+if (SWIFT_N !== N) {
+  swiftSource = path.join(base, "swift-src");
+  await writeDataset(swiftSource, SWIFT_N);
+}
+await swiftSections(swiftSource);
