@@ -135,6 +135,16 @@ describe("zarrstore cp", () => {
     expect(fs.existsSync(path.join(dst, "temp/.zarray"))).toBe(false);
   });
 
+  it("notes an empty source, and refuses to copy a store onto itself", async () => {
+    const empty = await runCli(["cp", scratch("empty"), scratch("dst")]);
+    expect(empty.code).toBe(0);
+    expect(empty.stderr).toMatch(/note: nothing to copy: the source has no keys under \//);
+    const src = scratch("src");
+    const same = await runCli(["cp", src, `${src}/`]);
+    expect(same.code).toBe(2);
+    expect(same.stderr).toMatch(/the source and the destination are the same store/);
+  });
+
   it("rejects usage mistakes with exit 2", async () => {
     for (const args of [
       ["cp", "a"],

@@ -5,7 +5,7 @@ import { type CopyOptions, type CopySummary, copyStore } from "../../zarr/copy.j
 import { note, parseCommandArgs, parseCount, writeJson } from "../format.js";
 import { type CliIO, type Command, EXIT, UsageError } from "../io.js";
 import { createProgressReporter, formatBytes, formatDuration } from "../progress.js";
-import { openTarget } from "../target.js";
+import { openTarget, resolveLocal } from "../target.js";
 
 const OPTIONS = {
   concurrency: { type: "string", short: "j" },
@@ -76,6 +76,12 @@ export async function runCopy(
   flags: CopyFlags,
   io: CliIO,
 ): Promise<number> {
+  if (
+    resolveLocal(srcUrl, io.cwd).replace(/\/+$/, "") ===
+    resolveLocal(dstUrl, io.cwd).replace(/\/+$/, "")
+  ) {
+    throw new UsageError("the source and the destination are the same store");
+  }
   const src = await openTarget(srcUrl, io, { readOnly: true });
   let dst: Store | undefined;
   const reporter = createProgressReporter(io, {
@@ -138,6 +144,12 @@ function printSummary(
     writeJson(io, summary);
   } else {
     io.stdout.write(`${summaryLine(summary)}\n`);
+  }
+  if (summary.keysTotal === 0 && summary.ok) {
+    note(
+      io,
+      `nothing to copy: the source has no keys under ${options.prefix ?? "/"} (is the URL right?)`,
+    );
   }
   if (summary.metadata === "skipped" && options.partition && options.partition.index > 0) {
     note(
