@@ -19,6 +19,7 @@ import { type Contender, compare, pool, printTable } from "./lib.js";
 const N = Number(process.env.ZS_BENCH_N ?? 10_000);
 const SIZE = 64 * 1024;
 const IN_FLIGHT = 32;
+const DURABLE_N = Math.min(N, 1000);
 const WRITE_ROUNDS = Number(process.env.ZS_BENCH_WRITE_ROUNDS ?? 3);
 const READ_ROUNDS = Number(process.env.ZS_BENCH_READ_ROUNDS ?? 5);
 const PYTHON = "/usr/bin/python3";
@@ -95,7 +96,7 @@ function checkValue(bytes: Uint8Array | undefined): void {
  * is not timed: `run` times the writes itself and scales its units so that compare(), which
  * divides by the whole call, reports the rate of the writes alone.
  */
-function writer(name: string, root: string, write: () => Promise<void>): Contender {
+function writer(name: string, root: string, write: () => Promise<void>, units = N): Contender {
   return {
     name,
     run: async () => {
@@ -105,7 +106,7 @@ function writer(name: string, root: string, write: () => Promise<void>): Contend
       const started = performance.now();
       await write();
       const ended = performance.now();
-      return (N * (ended - called)) / (ended - started);
+      return (units * (ended - called)) / (ended - started);
     },
   };
 }
@@ -113,6 +114,7 @@ function writer(name: string, root: string, write: () => Promise<void>): Contend
 async function writes(): Promise<void> {
   const ours = new FileSystemStore(dirOf("w-ours"));
   const oursPar = new FileSystemStore(dirOf("w-ours-32"));
+  const durable = new FileSystemStore(dirOf("w-durable"), { durable: true });
   const zarrita = new ZarritaFileSystemStore(dirOf("w-zarrita"));
   const zarritaPar = new ZarritaFileSystemStore(dirOf("w-zarrita-32"));
   const python = pythonContender("set", dirOf("w-python"));
@@ -123,6 +125,17 @@ async function writes(): Promise<void> {
     writer("FileSystemStore set (32)", dirOf("w-ours-32"), async () => {
       await parallel((k) => oursPar.set(k, value));
     }),
+    // fsync per file (and folder) costs several times more: 1,000 keys are enough to show it.
+    writer(
+      `FileSystemStore durable set (32, ${DURABLE_N} keys)`,
+      dirOf("w-durable"),
+      async () => {
+        await pool(keys.slice(0, DURABLE_N), IN_FLIGHT, async (k) => {
+          await durable.set(k, value);
+        });
+      },
+      DURABLE_N,
+    ),
     writer("zarrita FileSystemStore set (seq)", dirOf("w-zarrita"), async () => {
       await sequential((k) => zarrita.set(k, value));
     }),
@@ -156,7 +169,15 @@ async function writes(): Promise<void> {
     results,
     "zarrita FileSystemStore set (32)",
   );
-  for (const name of ["w-ours", "w-ours-32", "w-zarrita", "w-zarrita-32", "w-sync", "w-python"]) {
+  for (const name of [
+    "w-ours",
+    "w-ours-32",
+    "w-durable",
+    "w-zarrita",
+    "w-zarrita-32",
+    "w-sync",
+    "w-python",
+  ]) {
     fs.rmSync(dirOf(name), { recursive: true, force: true });
   }
 }

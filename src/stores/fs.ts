@@ -38,9 +38,10 @@ const BACKEND = "FileSystemStore";
 const TEMP_MARK = ".zstmp.";
 
 /**
- * Durability default: false. Measured on this machine's ext4 (bench/fs.bench.ts, 64 KiB values):
- * fsync of every file cut 32-in-flight writes from ~1,900 to ~300 ops/s, far below zarrita's
- * non-atomic store and Python's DirectoryStore (neither syncs). Without fsync, temp file +
+ * Durability default: false. Measured on this machine's ext4 (64 KiB values, 32 in flight,
+ * medians of 5 runs): fsync of every file and folder cut writes from 1,891 to 224 ops/s, far
+ * below zarrita's non-atomic store and Python's DirectoryStore (neither syncs); the benchmark
+ * (bench/fs.bench.ts) keeps a `durable` contender to watch it. Without fsync, temp file +
  * rename already gives what readers and crashed processes need: every reader and every process
  * after a SIGKILL sees the old value or the new one whole (the page cache outlives the process;
  * ext4's auto_da_alloc flushes data replaced by rename). Only a power cut or a kernel crash can
