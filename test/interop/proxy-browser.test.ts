@@ -24,6 +24,8 @@ const SPEC = "air=7,11,30,lat=10,lon=40";
 // What runs in the page: zarrita over the proxy, reporting chunks and values per array.
 const PAGE_SCRIPT = `
 import * as zarr from "zarrita";
+import { createRechunkProxy } from "./src/proxy/index.ts";
+import { MemoryStore } from "./src/stores/memory.ts";
 async function readAll(store, paths) {
   const out = {};
   for (const path of paths) {
@@ -42,6 +44,21 @@ window.readThroughProxy = async (base, spec, paths) => {
   });
   const byPath = new zarr.FetchStore(base + "/@chunks=" + spec);
   return { header: await readAll(byHeader, paths), path: await readAll(byPath, paths), origin: location.origin };
+};
+// The proxy itself, in the page: nothing in the handler may need Node.
+window.proxyInPage = async () => {
+  const store = new MemoryStore();
+  const text = (value) => new TextEncoder().encode(JSON.stringify(value));
+  await store.set("/a/.zarray", text({ zarr_format: 2, shape: [5, 4], chunks: [2, 4], dtype: "<i4",
+    compressor: { id: "zlib", level: 1 }, fill_value: -1, filters: null, order: "C" }));
+  for (let i = 0; i < 3; i++) {
+    const values = Int32Array.from({ length: 8 }, (_, k) => i * 8 + k);
+    const stream = new Blob([values]).stream().pipeThrough(new CompressionStream("deflate"));
+    await store.set("/a/" + i + ".0", new Uint8Array(await new Response(stream).arrayBuffer()));
+  }
+  const proxy = createRechunkProxy({ mounts: { ds: store } });
+  const response = await proxy(new Request("http://proxy/ds/a/1.0", { headers: { chunks: "a=3,3" } }));
+  return { status: response.status, values: Array.from(new Int32Array(await response.arrayBuffer())) };
 };
 window.ready = true;
 `;
@@ -64,8 +81,9 @@ describeLive("a browser reads through the proxy across origins", chromiumAvailab
       mounts: { air: new FileSystemStore(SAMPLE_AIR, { readOnly: true }) },
     });
     const bundle = await build({
-      stdin: { contents: PAGE_SCRIPT, resolveDir: REPO_ROOT, loader: "js" },
+      stdin: { contents: PAGE_SCRIPT, resolveDir: REPO_ROOT, loader: "ts" },
       bundle: true,
+      conditions: ["browser"],
       format: "esm",
       platform: "browser",
       write: false,
@@ -138,6 +156,19 @@ describeLive("a browser reads through the proxy across origins", chromiumAvailab
     expect(metrics).toMatch(
       /zarrstore_proxy_requests_total\{kind="preflight",status="204"\} [1-9]/,
     );
+    await tab.close();
+  }, 60_000);
+
+  it("runs the proxy handler itself in the page (no Node APIs), zlib through DecompressionStream", async () => {
+    const tab = await context.newPage();
+    await tab.goto(pageUrl);
+    await tab.waitForFunction(() => (window as unknown as { ready?: boolean }).ready === true);
+    const result = await tab.evaluate(() =>
+      (window as unknown as { proxyInPage: () => Promise<unknown> }).proxyInPage(),
+    );
+    // A [5, 4] array holding 0…19 served in [3, 3] chunks: chunk 1.0 is rows 3–4 (and a row
+    // of padding) of columns 0–2.
+    expect(result).toEqual({ status: 200, values: [12, 13, 14, 16, 17, 18, -1, -1, -1] });
     await tab.close();
   }, 60_000);
 });
