@@ -22,10 +22,11 @@
  * stop the whole copy at once instead of failing every key the same way.
  */
 import { abortError, isStoreError, StoreError, type StoreErrorCode } from "../errors.js";
-import { type AbsolutePath, type Prefix, toPrefix } from "../keys.js";
+import { type AbsolutePath, isUnder, type Prefix, toPrefix } from "../keys.js";
 import { compareKeys } from "../listing.js";
 import type { Store } from "../store.js";
-import { isMetadataKey } from "./metadata.js";
+import { readConsolidated } from "./hierarchy.js";
+import { type ArrayNode, chunkGridShape, chunkKey, isMetadataKey } from "./metadata.js";
 import { type CopyProgress, ProgressTracker } from "./progress.js";
 
 export type { CopyPhase, CopyProgress } from "./progress.js";
@@ -90,7 +91,10 @@ export interface CopySummary {
   copied: number;
   /** Keys found identical at the destination and not sent again. */
   skipped: number;
-  /** Keys listed at the source that were gone when read (deleted meanwhile). */
+  /**
+   * Keys listed at the source that were gone when read (deleted meanwhile; for a source listed
+   * from its consolidated metadata, also chunks never written, which readers fill).
+   */
   vanished: number;
   /** Destination keys deleted because the source lacks them (`deleteExtra`). */
   deleted: number;
@@ -134,8 +138,11 @@ const FATAL_CODES: ReadonlySet<StoreErrorCode> = new Set([
 /**
  * Copies the keys of `src` into `dst` under the same names.
  *
- * It rejects (with a `StoreError`) only before any work: bad options, a source that cannot
- * list, a destination that is read-only or refuses a probe write. Once copying has begun it
+ * A source that cannot list (plain HTTP) is enumerated from its consolidated metadata.
+ *
+ * It rejects (with a `StoreError`) only before any work: bad options, a source that can
+ * neither list nor show consolidated metadata, a destination that is read-only or refuses a
+ * probe write. Once copying has begun it
  * resolves with a `CopySummary`, also when keys failed, the signal fired, or credentials
  * were refused midway (`summary.error`).
  *
@@ -149,15 +156,64 @@ export async function copyStore(
   options: CopyOptions = {},
 ): Promise<CopySummary> {
   const plan = resolveOptions(options);
-  if (!src.capabilities.list) {
+  const listing = src.capabilities.list
+    ? (signal: AbortSignal) => src.list(plan.prefix, { signal })
+    : await consolidatedListing(src, plan.prefix, plan.signal);
+  await checkWritable(dst, { signal: plan.signal });
+  return new CopyRun(src, dst, plan, listing).run();
+}
+
+/** Lists the keys of the source for one pass (called again when a failed listing restarts). */
+type Listing = (signal: AbortSignal) => AsyncIterable<AbsolutePath>;
+
+/**
+ * The keys of a source that cannot list (plain HTTP), derived from its consolidated metadata:
+ * every metadata document it records, and every chunk key of every array's grid. Chunks never
+ * written (fill value) are then missing at the source and counted as `vanished`. Consolidated
+ * metadata is looked for at the prefix, then at the root (keys outside the prefix are left out).
+ */
+async function consolidatedListing(
+  src: Store,
+  prefix: Prefix,
+  signal: AbortSignal | undefined,
+): Promise<Listing> {
+  const consolidated =
+    (await readConsolidated(src, prefix, { signal })) ??
+    (prefix === "/" ? undefined : await readConsolidated(src, "/", { signal }));
+  if (consolidated === undefined) {
     throw new StoreError({
       code: "Unsupported",
-      message: "the source cannot list its keys, and a copy needs the list",
+      message:
+        `the source cannot list its keys and has no consolidated metadata at ${prefix} to derive ` +
+        "them from (.zmetadata, or consolidated_metadata in zarr.json): consolidate it where it " +
+        "is written (zarrstore consolidate), or copy from a store that can list",
       operation: "list",
+      key: prefix,
     });
   }
-  await checkWritable(dst, { signal: plan.signal });
-  return new CopyRun(src, dst, plan).run();
+  const arrays = consolidated.nodes.filter((node): node is ArrayNode => node.kind === "array");
+  return async function* () {
+    for (const key of consolidated.keys) if (isUnder(key, prefix)) yield key;
+    for (const array of arrays) {
+      for (const key of chunkKeysOf(array)) if (isUnder(key, prefix)) yield key;
+    }
+  };
+}
+
+/** Every chunk key of an array's grid, in C order (one key for a 0-d array). */
+export function* chunkKeysOf(
+  array: Pick<ArrayNode, "prefix" | "shape" | "chunks" | "chunkKeyEncoding">,
+): Generator<AbsolutePath> {
+  const grid = chunkGridShape(array);
+  if (grid.some((n) => n === 0)) return;
+  const coords = grid.map(() => 0);
+  for (;;) {
+    yield chunkKey(array, coords);
+    let axis = coords.length - 1;
+    while (axis >= 0 && (coords[axis] as number) + 1 === grid[axis]) coords[axis--] = 0;
+    if (axis < 0) return;
+    coords[axis] = (coords[axis] as number) + 1;
+  }
 }
 
 /** Options for `checkWritable`. */
@@ -448,7 +504,10 @@ class CopyRun {
   /** Whether the destination's etags are MD5 of the value: unknown until a write shows it. */
   #md5Etags: boolean | undefined;
 
-  constructor(src: Store, dst: Store, plan: Plan) {
+  readonly #listing: Listing;
+
+  constructor(src: Store, dst: Store, plan: Plan, listing: Listing) {
+    this.#listing = listing;
     this.#src = src;
     this.#dst = dst;
     this.#plan = plan;
@@ -494,7 +553,7 @@ class CopyRun {
     try {
       for (let failures = 0; ; failures++) {
         try {
-          for await (const key of this.#src.list(this.#plan.prefix, { signal: this.#signal })) {
+          for await (const key of this.#listing(this.#signal)) {
             if (this.#signal.aborted) return;
             if (last !== undefined && compareKeys(key, last) <= 0) {
               if (failures > 0 && ascending) continue; // given before the restart

@@ -223,6 +223,47 @@ describe("zarrstore cp to a destination it cannot write", () => {
   });
 });
 
+describe("zarrstore cp from plain HTTP (no listing)", () => {
+  let server: FileServer;
+  let served: string;
+  beforeAll(async () => {
+    served = scratch("http-src");
+    writeDataset(served, 12);
+    expect((await runCli(["consolidate", served])).code).toBe(0);
+    fs.rmSync(path.join(served, "temp/5")); // a chunk never written: fill value
+    server = await startFileServer(served);
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("derives the keys from consolidated metadata and copies them all", async () => {
+    const dst = scratch("from-http");
+    const result = await runCli(["cp", server.url, dst, "--verify"]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /copied 20 keys .* 20 verified, 1 absent at the source, metadata written/,
+    );
+    expect(await snapshot(dst)).toEqual(await snapshot(served));
+  });
+
+  it("says what is missing when there is no consolidated metadata", async () => {
+    const bare = scratch("http-bare");
+    writeDataset(bare, 2);
+    const plain = await startFileServer(bare);
+    try {
+      const result = await runCli(["cp", plain.url, scratch("dst")]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        /cannot list its keys and has no consolidated metadata .*zarrstore consolidate/,
+      );
+    } finally {
+      await plain.stop();
+    }
+  });
+});
+
 describe("zarrstore sync", () => {
   it("copies only what differs and --delete removes extras", async () => {
     const src = scratch("src");

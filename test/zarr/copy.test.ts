@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import * as zarr from "zarrita";
 import { isStoreError, StoreError } from "../../src/errors.js";
 import type { AbsolutePath } from "../../src/keys.js";
 import type {
@@ -15,9 +16,11 @@ import type {
 import { MemoryStore } from "../../src/stores/memory.js";
 import { patternBytes } from "../../src/testing/cases.js";
 import { describeConformance } from "../../src/testing/vitest.js";
+import { consolidate } from "../../src/zarr/consolidate.js";
 import {
   type CopyOptions,
   type CopyProgress,
+  chunkKeysOf,
   copyStore,
   deleteTree,
   md5Hex,
@@ -413,10 +416,14 @@ describe("copyStore: destination checks", () => {
     expect(dst.counts.put).toBeLessThan(30);
   });
 
-  it("rejects a source that cannot list", async () => {
-    const src = new MemoryStore();
-    Object.defineProperty(src, "capabilities", { value: { ...src.capabilities, list: false } });
-    await expect(copyStore(src, new MemoryStore())).rejects.toMatchObject({ code: "Unsupported" });
+  it("rejects a source that can neither list nor show consolidated metadata", async () => {
+    const data = zarrDataset(3);
+    data.delete("/.zmetadata");
+    const src = unlistable(new MemoryStore(data));
+    await expect(copyStore(src, new MemoryStore())).rejects.toMatchObject({
+      code: "Unsupported",
+      message: expect.stringMatching(/cannot list its keys and has no consolidated metadata/),
+    });
   });
 });
 
@@ -532,6 +539,70 @@ describe("copyStore: scope, sync and bounds", () => {
       ]);
       expect(src.counts.list).toBe(0);
     }
+  });
+});
+
+describe("copyStore: sources that cannot list", () => {
+  async function v3Dataset(): Promise<MemoryStore> {
+    const store = new MemoryStore();
+    const root = await zarr.create(store, { attributes: { title: "unlistable" } });
+    const temp = await zarr.create(root.resolve("g/temp"), {
+      shape: [6, 4],
+      chunkShape: [2, 2],
+      dtype: "int16",
+    });
+    // Only the top row of chunks is written: the rest are fill value and absent.
+    await zarr.set(temp, [zarr.slice(0, 2), null], {
+      data: Int16Array.from({ length: 8 }, (_, i) => i),
+      shape: [2, 4],
+      stride: [4, 1],
+    });
+    await zarr.create(root.resolve("scalar"), { shape: [], chunkShape: [], dtype: "float32" });
+    await consolidate(store);
+    return store;
+  }
+
+  it("enumerates keys from consolidated metadata: documents and every chunk of the grid", async () => {
+    const source = await v3Dataset();
+    const target = new MemoryStore();
+    const summary = await copyStore(unlistable(source), target, { verify: true });
+    expect(summary.ok).toBe(true);
+    // 3 documents; g/temp has a 3 × 2 grid (2 written), scalar one chunk (not written).
+    expect(summary.keysTotal).toBe(3 + 6 + 1);
+    expect(summary.copied).toBe(3 + 2);
+    expect(summary.vanished).toBe(5);
+    expect(contents(target.map)).toEqual(contents(source.map));
+    const temp = await zarr.open.v3(zarr.root(target).resolve("g/temp"), { kind: "array" });
+    expect(Array.from((await zarr.get(temp, [zarr.slice(0, 2), null])).data as Int16Array)).toEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7],
+    );
+  });
+
+  it("keeps to the prefix, finding consolidated metadata at the root", async () => {
+    const source = await v3Dataset();
+    const target = new MemoryStore();
+    const summary = await copyStore(unlistable(source), target, { prefix: "g" });
+    expect(summary.ok).toBe(true);
+    expect([...target.map.keys()].sort()).toEqual([
+      "/g/temp/c/0/0",
+      "/g/temp/c/0/1",
+      "/g/temp/zarr.json",
+    ]);
+  });
+
+  it("lists chunk keys in C order for v2 and v3 encodings, 0-d and empty arrays", () => {
+    const v2 = {
+      prefix: "/a/" as const,
+      shape: [3, 2],
+      chunks: [2, 1],
+      chunkKeyEncoding: { name: "v2", separator: "." } as const,
+    };
+    expect([...chunkKeysOf(v2)]).toEqual(["/a/0.0", "/a/0.1", "/a/1.0", "/a/1.1"]);
+    const v3 = { ...v2, chunkKeyEncoding: { name: "default", separator: "/" } as const };
+    expect([...chunkKeysOf(v3)].slice(0, 2)).toEqual(["/a/c/0/0", "/a/c/0/1"]);
+    expect([...chunkKeysOf({ ...v3, shape: [], chunks: [] })]).toEqual(["/a/c"]);
+    expect([...chunkKeysOf({ ...v2, shape: [], chunks: [] })]).toEqual(["/a/0"]);
+    expect([...chunkKeysOf({ ...v2, shape: [0, 5] })]).toEqual([]);
   });
 });
 
@@ -824,6 +895,13 @@ function unavailable(operation: string, key: string, why: string): StoreError {
     key,
     status: 503,
   });
+}
+
+/** The store as a source that declares it cannot list (as plain HTTP stores do). */
+function unlistable(store: MemoryStore): Store {
+  const view = new TestStore(store);
+  Object.defineProperty(view, "capabilities", { value: { ...store.capabilities, list: false } });
+  return view;
 }
 
 /** The destination check's probe key: left out of counts and records. */

@@ -196,7 +196,7 @@ function summaryLine(summary: CopySummary): string {
   }
   if (summary.verified > 0) parts.push(`${summary.verified} verified`);
   if (summary.deleted > 0) parts.push(`${summary.deleted} extra deleted`);
-  if (summary.vanished > 0) parts.push(`${summary.vanished} vanished from the source`);
+  if (summary.vanished > 0) parts.push(`${summary.vanished} absent at the source`);
   if (summary.retries > 0) parts.push(`${summary.retries} retries`);
   parts.push(`metadata ${summary.metadata}`);
   return parts.join(", ");
