@@ -15,6 +15,8 @@ PACKAGES=(
   awscli python3-boto3 rclone xfsprogs
   # headless browser for the proxy's cross-origin test (driven by playwright-core)
   chromium
+  # /usr/bin/time: peak RSS of zarrstore cp in the copy benchmark
+  time
 )
 
 missing=()
