@@ -249,7 +249,7 @@ export class ZipStore implements Store {
     const { start, end } = resolveRange(range, entry.size, entry.key);
     if (entry.method !== STORED)
       return (await this.#readWhole(entry, "getRange")).slice(start, end);
-    return (await this.#readData(entry, start, end - start, "getRange")).slice();
+    return this.#readData(entry, start, end - start, "getRange");
   }
 
   async stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined> {
@@ -396,7 +396,7 @@ export class ZipStore implements Store {
       if (entry.compressedSize !== entry.size) {
         throw this.#corrupt(entry.key, operation, "a stored entry's sizes disagree");
       }
-      value = entry.buffered ? raw.slice() : raw;
+      value = raw;
     } else {
       value = await inflate(raw, entry.size).catch((cause: unknown) => {
         throw this.#corrupt(entry.key, operation, "its deflate data does not inflate", cause);
@@ -411,7 +411,7 @@ export class ZipStore implements Store {
     return value;
   }
 
-  /** Bytes of an entry's stored data: from the write buffer while it waits there, else the file. */
+  /** A copy of bytes of an entry's stored data: from the write buffer while it waits there, else the file. */
   async #readData(
     entry: Entry,
     start: number,
@@ -419,7 +419,7 @@ export class ZipStore implements Store {
     operation: string,
   ): Promise<Uint8Array> {
     const buffered = entry.buffered;
-    if (buffered) return buffered.subarray(start, start + length);
+    if (buffered) return buffered.slice(start, start + length);
     const dataOffset = await this.#dataOffset(entry, operation);
     return this.#readBytes(dataOffset + start, length, entry.key, operation);
   }
