@@ -4,7 +4,7 @@
  */
 import { promisify } from "node:util";
 import { brotliDecompress, gunzip, inflate } from "node:zlib";
-import { Agent, type Dispatcher, interceptors, request } from "undici";
+import { Agent, type Dispatcher, request } from "undici";
 import {
   BodyCollector,
   expectedLength,
@@ -25,6 +25,7 @@ export interface UndiciTransportOptions {
 
 // Errors while reading a body that are timeouts, not truncation.
 const BODY_TIMEOUT_CODES = new Set(["UND_ERR_BODY_TIMEOUT", "ETIMEDOUT"]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 // Error bodies up to this size are drained rather than destroyed, so keep-alive survives a 404.
 const DRAIN_LIMIT = 64 * 1024;
 
@@ -37,7 +38,7 @@ const decoders: Record<string, (input: Uint8Array) => Promise<Uint8Array>> = {
 
 /**
  * A transport over undici's `request()` with a keep-alive Agent of its own (closed by
- * `close()`), pipelining off, redirects followed. Asks for identity encoding and decodes
+ * `close()`), pipelining off, redirects followed (up to `maxRedirections`). Asks for identity encoding and decodes
  * gzip/deflate/br itself when a server compresses anyway.
  */
 export function undiciTransport(options: UndiciTransportOptions = {}): HttpTransport {
@@ -50,21 +51,42 @@ export function undiciTransport(options: UndiciTransportOptions = {}): HttpTrans
       pipelining: 1,
       keepAliveTimeout: options.keepAliveTimeout ?? 10_000,
     });
-  const dispatcher = base.compose(
-    interceptors.redirect({ maxRedirections: options.maxRedirections ?? 5 }),
-  );
+  const maxRedirections = options.maxRedirections ?? 5;
   return {
     name: "undici",
     async request(req) {
-      const options: Parameters<typeof request>[1] = {
+      const init: Parameters<typeof request>[1] = {
         method: req.method,
         headers: { "accept-encoding": "identity", ...req.headers },
-        dispatcher,
+        dispatcher: base,
       };
-      if (req.body !== undefined) options.body = req.body;
-      if (req.signal !== undefined) options.signal = req.signal;
-      const response = await request(req.url, options);
-      return new UndiciResponse(response, req.method);
+      if (req.body !== undefined) init.body = req.body;
+      if (req.signal !== undefined) init.signal = req.signal;
+      let url = req.url;
+      // Redirects are followed here rather than by undici's interceptor, which costs every
+      // request a wrapper (about 10 µs of CPU each on this machine) for the rare redirect.
+      for (let hops = 0; ; hops++) {
+        const response = await request(url, init);
+        const location = response.headers.location;
+        if (!REDIRECTS.has(response.statusCode) || typeof location !== "string") {
+          return new UndiciResponse(response, req.method);
+        }
+        await response.body.dump({ limit: DRAIN_LIMIT }).catch(() => {});
+        if (hops >= maxRedirections) {
+          throw new Error(`more than ${maxRedirections} redirects from ${new URL(req.url).origin}`);
+        }
+        const next = new URL(location, url);
+        if (next.origin !== new URL(url).origin) {
+          // Credentials are for the origin they were given for (fetch drops them too).
+          const { authorization: _, ...rest } = init.headers as Record<string, string>;
+          init.headers = rest;
+        }
+        url = next.href;
+        if (response.statusCode === 303 && req.method !== "HEAD") {
+          init.method = "GET";
+          init.body = null;
+        }
+      }
     },
     async close() {
       if (owned) await base.close();
@@ -88,18 +110,22 @@ class UndiciResponse implements HttpResponse {
     return Array.isArray(value) ? value.join(", ") : value;
   }
 
-  async read(limit?: number): Promise<Uint8Array> {
-    if (this.#method === "HEAD") return new Uint8Array(0);
-    const encoding = this.header("content-encoding")?.toLowerCase();
-    const decode = encoding && encoding !== "identity" ? decoders[encoding] : undefined;
-    if (encoding && encoding !== "identity" && decode === undefined) {
+  read(limit?: number): Promise<Uint8Array> {
+    if (this.#method === "HEAD") return Promise.resolve(new Uint8Array(0));
+    const encoding = this.#data.headers["content-encoding"];
+    // The common case goes straight to the body: one async layer less per read.
+    if (encoding === undefined || encoding === "identity") return this.#collect(limit);
+    return this.#readEncoded(String(encoding).toLowerCase(), limit);
+  }
+
+  async #readEncoded(encoding: string, limit: number | undefined): Promise<Uint8Array> {
+    const decode = decoders[encoding];
+    if (decode === undefined) {
       this.#data.body.destroy();
       throw new Error(`unsupported Content-Encoding ${encoding}`);
     }
     // Encoded bodies are decoded whole before any limit applies.
-    const raw = await this.#collect(decode ? undefined : limit);
-    if (!decode) return raw;
-    const decoded = await decode(raw);
+    const decoded = await decode(await this.#collect(undefined));
     const bytes = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.byteLength);
     return limit === undefined ? bytes : bytes.subarray(0, limit);
   }

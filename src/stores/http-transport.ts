@@ -11,7 +11,8 @@ export type HttpMethod = "GET" | "HEAD" | "PUT" | "DELETE";
 export interface HttpRequest {
   method: HttpMethod;
   url: string;
-  headers: Record<string, string>;
+  /** Shared between requests: a transport copies it, never changes it. */
+  headers: Readonly<Record<string, string>>;
   body?: Uint8Array | undefined;
   signal?: AbortSignal | undefined;
 }

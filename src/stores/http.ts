@@ -126,7 +126,7 @@ export class HttpStore implements Store {
 
   async get(key: AbsolutePath, options?: CallOptions): Promise<Uint8Array | undefined> {
     const path = toKey(key);
-    const response = await this.#send("get", path, "GET", {}, options?.signal);
+    const response = await this.#send("get", path, "GET", undefined, options?.signal);
     if (isMissingStatus(response.status)) return this.#missing(response);
     if (!isSuccess(response.status)) throw await this.#statusError("get", path, response);
     return this.#read("get", path, response, options?.signal);
@@ -161,7 +161,7 @@ export class HttpStore implements Store {
   async stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined> {
     const path = toKey(key);
     const signal = options?.signal;
-    const response = await this.#send("stat", path, "HEAD", {}, signal);
+    const response = await this.#send("stat", path, "HEAD", undefined, signal);
     if (isMissingStatus(response.status)) return this.#missing(response);
     // Some servers refuse HEAD (presigned GET URLs, minimal servers): ask for one byte instead.
     if (response.status === 405 || response.status === 501) {
@@ -202,7 +202,7 @@ export class HttpStore implements Store {
   async delete(key: AbsolutePath, options?: CallOptions): Promise<void> {
     const path = toKey(key);
     if (!this.#writable) throw readOnlyError(BACKEND, "delete", path);
-    const response = await this.#send("delete", path, "DELETE", {}, options?.signal);
+    const response = await this.#send("delete", path, "DELETE", undefined, options?.signal);
     if (isMissingStatus(response.status) || isSuccess(response.status)) {
       await response.discard();
       return;
@@ -269,7 +269,7 @@ export class HttpStore implements Store {
     operation: StoreOperation,
     key: AbsolutePath,
     method: HttpMethod,
-    extra: Record<string, string>,
+    extra: Record<string, string> | undefined,
     signal: AbortSignal | undefined,
     body?: Uint8Array,
   ): Promise<HttpResponse> {
@@ -283,16 +283,13 @@ export class HttpStore implements Store {
         backend: BACKEND,
       });
     }
-    if (signal?.aborted)
+    if (signal?.aborted) {
       throw mapTransportError(signal.reason, this.#context(operation, key), signal);
+    }
+    // Transports copy the headers they send, so the shared object goes out as it is.
+    const headers = extra === undefined ? this.#headers : { ...this.#headers, ...extra };
     try {
-      return await this.#transport.request({
-        method,
-        url,
-        headers: { ...this.#headers, ...extra },
-        body,
-        signal,
-      });
+      return await this.#transport.request({ method, url, headers, body, signal });
     } catch (cause) {
       throw mapTransportError(cause, this.#context(operation, key), signal);
     }

@@ -323,6 +323,37 @@ describe("HttpStore", () => {
       }
     });
 
+    it("drops credentials on a redirect to another origin, and stops redirect loops", async () => {
+      const seen: (string | undefined)[] = [];
+      const other = await serve({
+        intercept(req, res) {
+          seen.push(req.headers.authorization);
+          res.writeHead(200, { "content-length": 2 });
+          res.end("ok");
+          return true;
+        },
+      });
+      const server = await serve({
+        intercept(req, res) {
+          const target = req.url === "/away" ? `${other.url}x` : "/loop";
+          res.writeHead(302, { location: target });
+          res.end();
+          return true;
+        },
+      });
+      const headers = { authorization: "Bearer only-for-the-first-origin" };
+      for (const store of [
+        open(server.url, { headers }),
+        new PortableHttpStore(server.url, { headers }),
+      ]) {
+        expect(await store.get("/away")).toEqual(text("ok"));
+        const loop = await rejection(store.get("/loop"));
+        expect(loop.code).toBe("Unavailable");
+        expect(loop.message).toMatch(/redirect/);
+      }
+      expect(seen).toEqual([undefined, undefined]);
+    });
+
     it("decodes a body the server compressed although asked not to", async () => {
       const server = await serve({
         intercept(_req, res) {
