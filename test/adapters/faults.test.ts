@@ -4,39 +4,19 @@ import { withConcurrency } from "../../src/adapters/concurrency.js";
 import { withMetrics } from "../../src/adapters/metrics.js";
 import { type RetryEvent, withRetry } from "../../src/adapters/retry.js";
 import { withTimeout } from "../../src/adapters/timeout.js";
-import type { AbsolutePath } from "../../src/keys.js";
 import type { Store } from "../../src/store.js";
 import { HttpStore } from "../../src/stores/http.node.js";
-import { patternBytes } from "../../src/testing/cases.js";
 import { describeConformance } from "../../src/testing/vitest.js";
-import { type FaultHttpServer, startFaultHttpServer } from "../support/faults.js";
+import {
+  bytesFor,
+  copyKeys,
+  type FaultHttpServer,
+  inParallel,
+  sameBytes,
+  startFaultHttpServer,
+} from "../support/faults.js";
 
-const KEYS = Array.from(
-  { length: 1000 },
-  (_, i) => `/copy/c/${Math.floor(i / 100)}/${i % 100}` as AbsolutePath,
-);
-const bytesFor = (i: number) => patternBytes(200 + ((i * 97) % 4000), i + 1);
-
-/** Runs `work` over `items` with `limit` in flight. */
-async function inParallel<T>(
-  items: T[],
-  limit: number,
-  work: (item: T, i: number) => Promise<void>,
-) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await work(items[i] as T, i);
-      }
-    }),
-  );
-}
-
-function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
-  return a !== undefined && Buffer.compare(a, b) === 0;
-}
+const KEYS = copyKeys();
 
 describe("the fault HTTP server with faults off", () => {
   let server: FaultHttpServer;

@@ -29,6 +29,7 @@ import type {
   StatResult,
   Store,
 } from "../../src/store.js";
+import { patternBytes } from "../../src/testing/cases.js";
 
 /** The faults a FaultStore can inject. */
 export type StoreFault = "unavailable" | "rateLimited" | "reset" | "truncate" | "delay";
@@ -711,4 +712,42 @@ export async function startFaultProxy(
         server.close(() => resolve());
       }),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The 1,000-key copy the fault tests run
+
+/** The keys of the fault tests' copy: `/copy/c/<i/100>/<i%100>`, `n` of them (default 1,000). */
+export function copyKeys(n = 1000): AbsolutePath[] {
+  return Array.from(
+    { length: n },
+    (_, i) => `/copy/c/${Math.floor(i / 100)}/${i % 100}` as AbsolutePath,
+  );
+}
+
+/** The value of the i-th copied key: 200 to 4,199 seeded bytes. */
+export function bytesFor(i: number): Uint8Array {
+  return patternBytes(200 + ((i * 97) % 4000), i + 1);
+}
+
+/** Runs `work` over `items` with `limit` in flight. */
+export async function inParallel<T>(
+  items: T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await work(items[i] as T, i);
+      }
+    }),
+  );
+}
+
+/** Tells whether `a` holds exactly the bytes of `b` (fast, unlike a deep equality). */
+export function sameBytes(a: Uint8Array | undefined, b: Uint8Array): boolean {
+  return a !== undefined && Buffer.compare(a, b) === 0;
 }
