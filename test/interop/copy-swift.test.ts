@@ -177,6 +177,58 @@ describeLive("copy through a real Swift", swiftAvailable, () => {
     expect((await contents(swiftStore("locked"))).map(([k]) => k)).toEqual(["/keep"]);
   }, 60_000);
 
+  /** Makes a container (an S3 bucket on Swift's S3 API) as the admin. */
+  async function makeContainer(name: string): Promise<void> {
+    const { token, storageUrl } = await swiftToken(swift);
+    const made = await fetch(`${storageUrl}/${name}`, {
+      method: "PUT",
+      headers: { "X-Auth-Token": token },
+    });
+    await made.body?.cancel();
+    expect([201, 202]).toContain(made.status);
+  }
+
+  const s3Env = (secret = swift.key) => ({
+    AWS_ENDPOINT_URL: swift.s3Endpoint,
+    AWS_ACCESS_KEY_ID: swift.user,
+    AWS_SECRET_ACCESS_KEY: secret,
+    AWS_REGION: "us-east-1",
+  });
+
+  it("zarrstore cp fs → s3:// (Swift's S3 API) → fs: verified by MD5 etags, byte-identical", async () => {
+    await makeContainer("s3-copy");
+    const data = dataset(40);
+    const src = writeFolder(data);
+    const up = await runCli(["cp", src, "s3://s3-copy/ds.zarr", "--verify", "--json", "-q"], {
+      env: s3Env(),
+    });
+    expect(up.stderr).toBe("");
+    expect(up.code).toBe(0);
+    expect(JSON.parse(up.stdout)).toMatchObject({
+      ok: true,
+      copied: data.size,
+      verified: data.size,
+    });
+    const back = path.join(dir, "from-s3.zarr");
+    const down = await runCli(["cp", "s3://s3-copy/ds.zarr", back, "--resume", "-q"], {
+      env: s3Env(),
+    });
+    expect(down.code).toBe(0);
+    expect(await contents(new FileSystemStore(back, { readOnly: true }))).toEqual(expected(data));
+    // The objects S3 wrote are the objects Swift serves.
+    expect(await contents(swiftStore("s3-copy", "ds.zarr"))).toEqual(expected(data));
+  }, 60_000);
+
+  it("refused S3 credentials fail before anything is copied, saying why", async () => {
+    await makeContainer("s3-locked");
+    const src = writeFolder(dataset(5));
+    const result = await runCli(["cp", src, "s3://s3-locked/x"], { env: s3Env("not-the-secret") });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/cannot write to the destination: .*nothing was changed/);
+    expect(result.stderr).not.toContain("not-the-secret");
+    expect(await contents(swiftStore("s3-locked"))).toEqual([]);
+  }, 60_000);
+
   it("sync --delete makes a Swift prefix match a folder", async () => {
     const data = dataset(20);
     const src = writeFolder(data);
@@ -214,7 +266,7 @@ describeLive("copy through a real Swift", swiftAvailable, () => {
         stores.push(store);
         return store;
       };
-      const data = dataset(150);
+      const data = dataset(120);
       const up: CopySummary = await copyStore(new MemoryStore(data), viaProxy("faulty"), {
         verify: true,
         retries: 8,
