@@ -9,10 +9,19 @@
  * metadata (and its consolidated metadata) is the very last write. When any chunk failed, no
  * metadata is written at all (the summary says `metadata: "withheld"`).
  *
- * Memory. Values are copied whole: the store contract has no streaming yet, so the bound is
- * about `concurrency × largest value`, twice that while a value is compared with the
- * destination (resume, verification by reading back). Key names are listed ahead of the copy
- * (names only, for the progress total; `deleteExtra` also keeps the set of source names).
+ * Memory. Values are copied whole: the store contract has no streaming yet, so large values
+ * are not streamed and the bound is about `concurrency × largest value`, twice that while a
+ * value is compared with the destination (resume, verification by reading back). Key names are
+ * listed ahead of the copy (names only, for the progress total; `deleteExtra` also keeps the
+ * set of source names).
+ *
+ * Partitions. `partition: {index, count}` copies the chunks whose key hashes to `index`
+ * (`partitionOf`), so `count` jobs (a Kubernetes indexed Job, GNU parallel) copy one dataset
+ * together without talking to each other. Metadata belongs to partition 0, which writes it
+ * after its own chunks: run partition 0 after the others have finished (`parallel … ::: 1 2 3`
+ * then `--partition 0/4`). When all must run at once, give every partition `metadata: "skip"`
+ * and finish with one `metadata: "only"` run; `zarrstore consolidate` then refreshes
+ * consolidated metadata if the copy needs it.
  *
  * Retries belong here, around the whole transfer of a key (read, write, verify): a value that
  * fails verification must be sent again, which a per-request retry adapter cannot do. Only
