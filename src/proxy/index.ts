@@ -91,8 +91,16 @@ export interface RechunkProxyOptions {
   openStore?: (url: string, options?: OpenOptions) => Promise<Store>;
   /** Require `Authorization: Bearer <token>` on every route but `/health` and preflights. */
   token?: string;
-  /** Bytes of decoded source chunks to keep (default 256 MiB; `512mb`, `1GiB` work too). */
+  /**
+   * Bytes of memory for caches (default 256 MiB; `512mb`, `1GiB` work too): decoded source
+   * chunks, and a quarter of it (see `servedCacheBytes`) for assembled served chunks.
+   */
   cacheBytes?: number | string;
+  /**
+   * Of `cacheBytes`, how much holds assembled served chunks, so that a popular chunk is copied
+   * together once, not on every request (default a quarter; 0 turns it off).
+   */
+  servedCacheBytes?: number | string;
   /** How long metadata is served before the store is asked again (default 5,000 ms). */
   metadataTtlMs?: number;
   limits?: ProxyLimitsInit;
@@ -109,7 +117,10 @@ export interface RechunkProxyOptions {
 
 /** Counters for `/metrics` and tests. */
 export interface ProxyStats {
+  /** Decoded source chunks. */
   chunks: CacheStats;
+  /** Assembled served chunks. */
+  served: CacheStats;
   metadata: { entries: number; reads: number; changes: number };
   inflight: number;
 }
@@ -173,6 +184,7 @@ class ProxyCore {
   readonly #hosts: Map<string, AllowedHost>;
   readonly #slots = new Map<string, StoreSlot>();
   readonly #chunks: ByteLruCache<SourceChunk>;
+  readonly #served: ByteLruCache<ServedBody>;
   readonly #metadata: MetadataCache;
   readonly #upstream: Semaphore;
   readonly #metrics = new MetricsRegistry();
@@ -196,9 +208,13 @@ class ProxyCore {
     this.#cors = options.cors ?? {};
     this.#chunkCacheControl = options.cacheControl?.chunks ?? DEFAULT_CHUNK_CACHE_CONTROL;
     this.#metadataCacheControl = options.cacheControl?.metadata ?? "no-cache";
-    this.#chunks = new ByteLruCache(
-      parseByteSize(options.cacheBytes ?? DEFAULT_CACHE_BYTES, "cache size"),
+    const cacheBytes = parseByteSize(options.cacheBytes ?? DEFAULT_CACHE_BYTES, "cache size");
+    const servedBytes = Math.min(
+      cacheBytes,
+      parseByteSize(options.servedCacheBytes ?? Math.floor(cacheBytes / 4), "served cache size"),
     );
+    this.#chunks = new ByteLruCache(cacheBytes - servedBytes);
+    this.#served = new ByteLruCache(servedBytes);
     this.#metadata = new MetadataCache({
       ttlMs: options.metadataTtlMs ?? DEFAULT_METADATA_TTL_MS,
       maxEntries: 10_000,
@@ -258,6 +274,7 @@ class ProxyCore {
   stats(): ProxyStats {
     return {
       chunks: this.#chunks.stats(),
+      served: this.#served.stats(),
       metadata: this.#metadata.stats(),
       inflight: this.#inflight,
     };
@@ -265,6 +282,7 @@ class ProxyCore {
 
   clearCache(): void {
     this.#chunks.clear();
+    this.#served.clear();
     this.#metadata.clear();
   }
 
@@ -473,14 +491,25 @@ class ProxyCore {
     if (notModified(request.headers.get("if-none-match"), tag)) {
       return { status: 304, headers, body: undefined };
     }
+    const layout = {
+      chunks: served.chunks,
+      order: source.order,
+      itemSize: source.itemSize,
+      fill: source.fill,
+    };
+    // The ETag names the exact bytes, so it is the key of the served-chunk cache.
+    const cacheable = served.chunkBytes <= this.#served.stats().maxBytes;
+    if (cacheable) {
+      const body = await this.#served.load(tag, async () => {
+        const raw = assembleChunk(planned.plan, layout, source.sourceChunks, entries);
+        const bytes = served.codec === undefined ? raw : await this.#encode(served.codec, raw);
+        return { bytes, size: bytes.byteLength };
+      });
+      return bodyResponse(request, body.bytes, headers);
+    }
+    // Too large to keep: assemble into a pooled buffer, handed back once it is written.
     const buffer = this.#buffers.acquire(served.chunkBytes);
-    const raw = assembleChunk(
-      planned.plan,
-      { chunks: served.chunks, order: source.order, itemSize: source.itemSize, fill: source.fill },
-      source.sourceChunks,
-      entries,
-      buffer,
-    );
+    const raw = assembleChunk(planned.plan, layout, source.sourceChunks, entries, buffer);
     if (served.codec !== undefined) {
       const encoded = await this.#encode(served.codec, raw);
       this.#buffers.release(raw);
@@ -670,6 +699,12 @@ class ProxyCore {
 }
 
 const NO_STORE = { "cache-control": "no-store" };
+
+/** An assembled served chunk (re-encoded when asked), as cached. */
+interface ServedBody {
+  bytes: Uint8Array;
+  size: number;
+}
 const EMPTY_OVERRIDES: ChunkOverrides = new Map();
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -5,16 +5,20 @@
 import type { ProxyResponse } from "./http.js";
 
 /** The counters the proxy's caches report at render time. */
+/** One cache's counters. */
+interface CacheCounters {
+  hits: number;
+  misses: number;
+  joined: number;
+  evictions: number;
+  bytes: number;
+  entries: number;
+  maxBytes: number;
+}
+
 export interface MetricsSnapshot {
-  chunks: {
-    hits: number;
-    misses: number;
-    joined: number;
-    evictions: number;
-    bytes: number;
-    entries: number;
-    maxBytes: number;
-  };
+  chunks: CacheCounters;
+  served: CacheCounters;
   metadata: { entries: number; reads: number; changes: number };
   inflight: number;
 }
@@ -75,7 +79,10 @@ export class MetricsRegistry {
     metric("zarrstore_proxy_inflight_requests", "gauge", "Requests in progress.");
     lines.push(`zarrstore_proxy_inflight_requests ${snapshot.inflight}`);
     const c = snapshot.chunks;
+    const s = snapshot.served;
     const counters: [string, number, string][] = [
+      ["served_cache_hits_total", s.hits, "Served chunks answered from the assembled-chunk cache."],
+      ["served_cache_misses_total", s.misses, "Served chunks assembled from source chunks."],
       ["source_cache_hits_total", c.hits, "Source chunks found in the cache."],
       ["source_cache_misses_total", c.misses, "Source chunks read and decoded upstream."],
       ["source_cache_joined_total", c.joined, "Requests that joined a read already in flight."],
@@ -92,6 +99,7 @@ export class MetricsRegistry {
       lines.push(`zarrstore_proxy_${name} ${value}`);
     }
     const gauges: [string, number, string][] = [
+      ["served_cache_bytes", s.bytes, "Bytes of assembled served chunks held."],
       ["source_cache_bytes", c.bytes, "Bytes of decoded source chunks held."],
       ["source_cache_max_bytes", c.maxBytes, "The source cache's bound."],
       ["source_cache_entries", c.entries, "Source chunks held."],

@@ -100,16 +100,13 @@ async function answer(
   res: ServerResponse,
   tls: boolean,
 ): Promise<void> {
-  const controller = new AbortController();
-  res.once("close", () => {
-    if (!res.writableFinished) controller.abort(new Error("the client went away"));
-  });
   if (handler.handle !== undefined) {
+    // No per-request AbortController here: it costs more than a warm chunk's assembly, and the
+    // proxy bounds every upstream read with its own timeout.
     const response = await handler.handle({
       method: req.method ?? "GET",
       url: req.url ?? "/",
       headers: { get: (name) => headerOf(req, name) },
-      signal: controller.signal,
     });
     res.writeHead(response.status, response.headers);
     const release = response.release;
@@ -123,6 +120,10 @@ async function answer(
     }
     return;
   }
+  const controller = new AbortController();
+  res.once("close", () => {
+    if (!res.writableFinished) controller.abort(new Error("the client went away"));
+  });
   const request = new Request(
     `${tls ? "https" : "http"}://${req.headers.host ?? "localhost"}${req.url ?? "/"}`,
     {

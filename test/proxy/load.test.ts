@@ -165,13 +165,15 @@ describe("the proxy under load from another process", () => {
       const stats = await runClient(running.url);
       expect(stats.problems).toEqual([]);
       expect(Object.keys(stats.byStatus).sort()).toEqual(["200", "206", "304"]);
-      expect(stats.requests).toBeGreaterThan(100);
+      expect(stats.requests).toBeGreaterThan(30); // bounded in time, so the count depends on the machine
       const proxy = running.proxy.stats();
       expect(proxy.inflight).toBe(0);
-      expect(proxy.chunks.bytes).toBeLessThanOrEqual(CACHE_BYTES);
+      // Source chunks and assembled chunks share the bound.
+      expect(proxy.chunks.bytes + proxy.served.bytes).toBeLessThanOrEqual(CACHE_BYTES);
+      expect(proxy.chunks.maxBytes + proxy.served.maxBytes).toBe(CACHE_BYTES);
       expect(proxy.chunks.evictions).toBeGreaterThan(0);
       console.log(
-        `load: ${stats.requests} requests in ${stats.elapsedMs} ms (${((stats.requests * 1000) / stats.elapsedMs).toFixed(0)}/s, ${(stats.bytes / 1e6).toFixed(0)} MB), statuses ${JSON.stringify(stats.byStatus)}, cache ${JSON.stringify(proxy.chunks)}`,
+        `load: ${stats.requests} requests in ${stats.elapsedMs} ms (${((stats.requests * 1000) / stats.elapsedMs).toFixed(0)}/s, ${(stats.bytes / 1e6).toFixed(0)} MB), statuses ${JSON.stringify(stats.byStatus)}, source cache ${JSON.stringify(proxy.chunks)}, served cache ${JSON.stringify(proxy.served)}`,
       );
     },
     DURATION_MS + 60_000,

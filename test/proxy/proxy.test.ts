@@ -101,7 +101,9 @@ describe("the proxy serves the v2 dataset to zarrita", () => {
     expect((await json(response)).filters).toEqual([{ id: "vlen-utf8" }]);
     const refused = await fetch(`${running.url}/ds/.zmetadata`, { headers: { chunks: "names=1" } });
     expect(refused.status).toBe(400);
-    expect((await json(refused)).message).toMatch(/cannot rechunk "names": its data type object has no fixed size/);
+    expect((await json(refused)).message).toMatch(
+      /cannot rechunk "names": its data type object has no fixed size/,
+    );
   });
 
   it("rewrites every .zmetadata entry and .zarray alike: chunks, compressor null, filters null", async () => {
@@ -354,10 +356,48 @@ describe("limits and caching", () => {
       // 4 × 3 × 3 = 36 source chunks, each read once although 12 requests overlapped them.
       expect(chunkReads.length).toBe(36);
       expect(chunkReads.every(([, n]) => n === 1)).toBe(true);
-      // 36 decoded chunks of 4,000 bytes do not fit in 40,000 bytes: the cache evicted to stay in bounds.
-      const stats = running.proxy.stats().chunks;
-      expect(stats.bytes).toBeLessThanOrEqual(40_000);
-      expect(stats.evictions).toBeGreaterThan(0);
+      // 36 decoded chunks of 4,000 bytes do not fit in the 30,000 bytes (¾ of 40,000) for
+      // source chunks: the cache evicted to stay in bounds.
+      const stats = running.proxy.stats();
+      expect(stats.chunks.maxBytes).toBe(30_000);
+      expect(stats.chunks.bytes + stats.served.bytes).toBeLessThanOrEqual(40_000);
+      expect(stats.chunks.evictions).toBeGreaterThan(0);
+    } finally {
+      await running.stop();
+    }
+  });
+
+  it("answers a repeated chunk from the assembled-chunk cache, and a changed source anew", async () => {
+    let now = 0;
+    const source = await datasetStore();
+    const running = await startProxy({
+      mounts: { ds: source },
+      metadataTtlMs: 1000,
+      now: () => now,
+    });
+    try {
+      const url = `${running.url}/ds/small/1`;
+      const headers = { chunks: "small=8" };
+      const first = await fetch(url, { headers });
+      const body = new Uint8Array(await first.arrayBuffer());
+      const again = await fetch(url, { headers });
+      expect(new Uint8Array(await again.arrayBuffer())).toEqual(body);
+      expect(again.headers.get("etag")).toBe(first.headers.get("etag"));
+      expect(running.proxy.stats().served).toMatchObject({ hits: 1, misses: 1 });
+      // New content under the same key (and new metadata): a new ETag, assembled anew.
+      const { writeV2Array } = await import("./fixtures.js");
+      await writeV2Array(source, {
+        path: "small",
+        shape: [30],
+        chunks: [6],
+        dtype: "|u1",
+        fill_value: 0,
+      });
+      now = 1000;
+      const changed = await fetch(url, { headers });
+      expect(changed.headers.get("etag")).not.toBe(first.headers.get("etag"));
+      const got = await readArray(proxyStore(`${running.url}/ds`, headers), "small");
+      expect(got.values).toEqual((await readArray(source, "small")).values);
     } finally {
       await running.stop();
     }
