@@ -13,6 +13,8 @@ PACKAGES=(
   # OpenStack Swift with its S3 API, the swift and aws CLIs, rclone
   swift swift-proxy swift-account swift-container swift-object python3-swiftclient memcached
   awscli python3-boto3 rclone xfsprogs
+  # a real Keystone (SQLite) and the proxy middleware that accepts its tokens
+  python3-keystone python3-keystonemiddleware
   # headless browser for the proxy's cross-origin test (driven by playwright-core)
   chromium
   # /usr/bin/time: peak RSS of zarrstore cp in the copy benchmark

@@ -4,7 +4,7 @@
 # tempurl middleware, on free ports. Facts behind the choices: ../../shared/notes/swift.md.
 #
 #   scripts/swift-server.sh start [--state-dir DIR] [--token-life SECONDS] [--workers N]
-#                                 [--log-level LEVEL] [--size SIZE]
+#                                 [--log-level LEVEL] [--size SIZE] [--keystone]
 #       Starts the servers, waits until a PUT/GET/DELETE works, prints KEY=VALUE lines
 #       (also written to DIR/env, sourceable) and exits; the servers keep running.
 #   scripts/swift-server.sh stop DIR      Stops every recorded PID, unmounts, removes DIR.
@@ -14,6 +14,11 @@
 #   test:tester / testing     admin of AUTH_test
 #   test:tester3 / testing3   member of AUTH_test without rights (403 on private containers)
 #   test2:tester2 / testing2  admin of AUTH_test2
+# With --keystone, a real Keystone (Debian's python3-keystone over SQLite, its wsgiref test
+# server) runs beside it with a second proxy that accepts its tokens (authtoken +
+# keystoneauth, accounts KEY_<project id>, same storage servers): user demo / demopw in project demo (role member), and an
+# application credential of demo (secret zarrstore-app-secret). Keystone's database and keys are
+# built once per machine into a template (a minute on a small machine) and copied per start.
 # Storage lives on tmpfs when mounting works (fast, roomy xattrs), else in a plain folder
 # whose xattr room is checked (Swift keeps metadata in user.swift.metadata* xattrs).
 set -euo pipefail
@@ -113,6 +118,162 @@ EOF
   echo "$kind"
 }
 
+KEYSTONE_TEMPLATE="${ZARRSTORE_KEYSTONE_TEMPLATE:-/tmp/zarrstore-keystone-template}"
+
+ensure_keystone_packages() {
+  local missing=()
+  for p in python3-keystone python3-keystonemiddleware; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  [ "$(id -u)" -eq 0 ] || die "missing Debian packages: ${missing[*]} (run scripts/install-deps.sh as root)"
+  echo "swift-server: installing ${missing[*]}" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+keystone_conf() {
+  local dir="$1"
+  cat <<KSCONF
+[DEFAULT]
+log_file = $dir/keystone.log
+[database]
+connection = sqlite:///$dir/keystone.db
+[token]
+provider = fernet
+[fernet_tokens]
+key_repository = $dir/fernet-keys
+[fernet_receipts]
+key_repository = $dir/fernet-receipts
+[credential]
+key_repository = $dir/credential-keys
+KSCONF
+}
+
+# Builds the Keystone template once per machine (database, keys, users, the object-store
+# service, an application credential); concurrent starts wait on a lock instead of building
+# twice. Keystone's CLI costs seconds per call on a small machine: one Python process runs them.
+build_keystone_template() {
+  mkdir -p "$(dirname "$KEYSTONE_TEMPLATE")"
+  exec 9>"$KEYSTONE_TEMPLATE.lock"
+  flock 9
+  if [ -f "$KEYSTONE_TEMPLATE/ids.env" ]; then
+    flock -u 9
+    return 0
+  fi
+  echo "swift-server: building the Keystone template in $KEYSTONE_TEMPLATE (once)" >&2
+  local build="$KEYSTONE_TEMPLATE.build"
+  rm -rf "$build"
+  mkdir -p "$build/fernet-keys" "$build/fernet-receipts" "$build/credential-keys"
+  keystone_conf "$build" >"$build/keystone.conf"
+  local port
+  port="$(free_ports 1)"
+  if ! "$PY" - "$build" "$port" <<'PYEOF' >&2; then
+import json, os, subprocess, sys, time, urllib.request
+build, port = sys.argv[1], sys.argv[2]
+conf = f"{build}/keystone.conf"
+from keystone.cmd import cli
+def manage(*args):
+    cli.CONF.reset()
+    cli.main(argv=["keystone-manage", "--config-file", conf, *args])
+manage("db_sync")
+manage("fernet_setup", "--keystone-user", "root", "--keystone-group", "root")
+manage("credential_setup", "--keystone-user", "root", "--keystone-group", "root")
+base = f"http://127.0.0.1:{port}/v3"
+manage("bootstrap", "--bootstrap-password", "adminpw", "--bootstrap-public-url", base,
+       "--bootstrap-region-id", "RegionOne")
+env = dict(os.environ, EVENTLET_NO_GREENDNS="yes")
+server = subprocess.Popen(["keystone-wsgi-public", "--port", port, "--host", "127.0.0.1", "--",
+                           "--config-file", conf],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+try:
+    def call(method, path, body=None, token=None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["X-Auth-Token"] = token
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(base + path, method=method, data=data, headers=headers)
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return r.headers, json.loads(r.read() or b"{}")
+    def token(user, password, project):
+        h, _ = call("POST", "/auth/tokens", {"auth": {
+            "identity": {"methods": ["password"], "password": {"user": {
+                "name": user, "domain": {"id": "default"}, "password": password}}},
+            "scope": {"project": {"name": project, "domain": {"id": "default"}}}}})
+        return h["X-Subject-Token"]
+    deadline = time.time() + 120
+    while True:
+        try:
+            urllib.request.urlopen(base, timeout=5).read()
+            break
+        except Exception:
+            if time.time() > deadline:
+                raise
+            time.sleep(0.3)
+    admin = token("admin", "adminpw", "admin")
+    roles = {r["name"]: r["id"] for r in call("GET", "/roles", token=admin)[1]["roles"]}
+    projects, users = {}, {}
+    for project in ("demo", "service"):
+        projects[project] = call("POST", "/projects", {"project": {
+            "name": project, "domain_id": "default"}}, admin)[1]["project"]["id"]
+    for name, password, project, role in (("demo", "demopw", "demo", "member"),
+                                          ("swift", "swiftpw", "service", "admin")):
+        users[name] = call("POST", "/users", {"user": {
+            "name": name, "password": password, "domain_id": "default",
+            "default_project_id": projects[project]}}, admin)[1]["user"]["id"]
+        call("PUT", f"/projects/{projects[project]}/users/{users[name]}/roles/{roles[role]}",
+             None, admin)
+    service = call("POST", "/services", {"service": {
+        "type": "object-store", "name": "swift"}}, admin)[1]["service"]["id"]
+    endpoint = call("POST", "/endpoints", {"endpoint": {
+        "service_id": service, "interface": "public", "region_id": "RegionOne",
+        "url": "http://127.0.0.1:1/v1/KEY_$(project_id)s"}}, admin)[1]["endpoint"]["id"]
+    demo = token("demo", "demopw", "demo")
+    app = call("POST", f"/users/{users['demo']}/application_credentials", {
+        "application_credential": {"name": "zarrstore", "secret": "zarrstore-app-secret"}},
+        demo)[1]["application_credential"]["id"]
+    with open(f"{build}/ids.env", "w") as f:
+        f.write(f"KEYSTONE_DEMO_PROJECT_ID={projects['demo']}\n")
+        f.write(f"KEYSTONE_APP_CRED_ID={app}\n")
+        f.write(f"KEYSTONE_SWIFT_ENDPOINT_ID={endpoint}\n")
+finally:
+    server.terminate()
+    server.wait()
+PYEOF
+    rm -rf "$build"
+    flock -u 9
+    die "building the Keystone template failed"
+  fi
+  rm -rf "$KEYSTONE_TEMPLATE"
+  mv "$build" "$KEYSTONE_TEMPLATE"
+  flock -u 9
+}
+
+# Copies the template, points the catalog at this run's ports and starts Keystone.
+start_keystone() {
+  local dir="$1" kport="$2" pport="$3"
+  ensure_keystone_packages
+  build_keystone_template
+  local ks="$dir/keystone"
+  mkdir -p "$ks"
+  cp -r "$KEYSTONE_TEMPLATE/keystone.db" "$KEYSTONE_TEMPLATE/fernet-keys" \
+    "$KEYSTONE_TEMPLATE/fernet-receipts" "$KEYSTONE_TEMPLATE/credential-keys" \
+    "$KEYSTONE_TEMPLATE/ids.env" "$ks/"
+  keystone_conf "$ks" >"$ks/keystone.conf"
+  local endpoint_id
+  endpoint_id="$(sed -n 's/^KEYSTONE_SWIFT_ENDPOINT_ID=//p' "$ks/ids.env")"
+  "$PY" - "$ks/keystone.db" "$endpoint_id" "http://127.0.0.1:$pport/v1/KEY_\$(project_id)s" \
+    "http://127.0.0.1:$kport/v3" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("UPDATE endpoint SET url = ? WHERE id = ?", (sys.argv[3], sys.argv[2]))
+db.execute("UPDATE endpoint SET url = ? WHERE id != ?", (sys.argv[4], sys.argv[2]))
+db.commit()
+PYEOF
+  launch "$dir" keystone keystone-wsgi-public --port "$kport" --host 127.0.0.1 -- \
+    --config-file "$ks/keystone.conf"
+}
+
 build_rings() {
   local etc="$1" aport="$2" cport="$3" oport="$4"
   "$PY" - "$etc" "$aport" "$cport" "$oport" <<'EOF'
@@ -130,7 +291,7 @@ EOF
 }
 
 write_configs() {
-  local dir="$1" etc="$2" mport="$3" aport="$4" cport="$5" oport="$6" pport="$7"
+  local dir="$1" etc="$2" mport="$3" aport="$4" cport="$5" oport="$6" pport="$7" kport="${8:-}" kpport="${9:-}"
   local user
   user="$(id -un)"
   local common="[DEFAULT]
@@ -161,18 +322,76 @@ EOF
   cat >>"$etc/object-server.conf" <<EOF
 disable_fallocate = true
 EOF
-  cat >"$etc/proxy-server.conf" <<EOF
+  # s3api sits right before tempauth and before slo (see notes/swift.md).
+  proxy_conf "$etc" "$pport" "$mport" "s3api tempauth" "$(tempauth_conf)" >"$etc/proxy-server.conf"
+  if [ -n "$kport" ]; then
+    # Keystone's proxy: its own process, so that authtoken (which asks Keystone about every
+    # token it sees) never slows down the tempauth proxy the other tests use.
+    proxy_conf "$etc" "$kpport" "$mport" "authtoken keystoneauth" \
+      "$(keystone_filters "$kport" "$mport")" >"$etc/proxy-keystone.conf"
+  fi
+}
+
+tempauth_conf() {
+  cat <<CONF
+[filter:tempauth]
+use = egg:swift#tempauth
+token_life = $TOKEN_LIFE
+user_test_tester = testing .admin
+user_test_tester3 = testing3
+user_test2_tester2 = testing2 .admin
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+# Virtual-host style: <bucket>.localhost:<port> (tests resolve it to 127.0.0.1 themselves).
+storage_domain = localhost
+cors_preflight_allow_origin = *
+CONF
+}
+
+keystone_filters() {
+  local kport="$1" mport="$2"
+  cat <<CONF
+[filter:authtoken]
+paste.filter_factory = keystonemiddleware.auth_token:filter_factory
+www_authenticate_uri = http://127.0.0.1:$kport/v3
+auth_url = http://127.0.0.1:$kport/v3
+auth_type = password
+interface = public
+project_domain_id = default
+user_domain_id = default
+project_name = service
+username = swift
+password = swiftpw
+delay_auth_decision = True
+memcached_servers = 127.0.0.1:$mport
+http_connect_timeout = 60
+http_request_max_retries = 3
+
+[filter:keystoneauth]
+use = egg:swift#keystoneauth
+reseller_prefix = KEY_
+operator_roles = admin, member
+CONF
+}
+
+# A proxy config: the common pipeline with `auth` (its middleware names) in the auth slot.
+proxy_conf() {
+  local etc="$1" port="$2" mport="$3" auth="$4" auth_conf="$5"
+  local user
+  user="$(id -un)"
+  cat <<EOF
 [DEFAULT]
 bind_ip = 127.0.0.1
-bind_port = $pport
+bind_port = $port
 swift_dir = $etc
 user = $user
 workers = $WORKERS
 log_level = $LOG_LEVEL
 
 [pipeline:main]
-# s3api sits right before tempauth and before slo (see notes/swift.md).
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit crossdomain formpost s3api tempauth staticweb copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats bulk tempurl ratelimit crossdomain formpost $auth staticweb copy container-quotas account-quotas slo dlo versioned_writes symlink proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -187,19 +406,7 @@ node_timeout = 60
 recoverable_node_timeout = 60
 cors_allow_origin = *
 
-[filter:tempauth]
-use = egg:swift#tempauth
-token_life = $TOKEN_LIFE
-user_test_tester = testing .admin
-user_test_tester3 = testing3
-user_test2_tester2 = testing2 .admin
-
-[filter:s3api]
-use = egg:swift#s3api
-location = us-east-1
-# Virtual-host style: <bucket>.localhost:<port> (tests resolve it to 127.0.0.1 themselves).
-storage_domain = localhost
-cors_preflight_allow_origin = *
+$auth_conf
 
 [filter:cache]
 use = egg:swift#memcache
@@ -297,7 +504,7 @@ EOF
 }
 
 start_server() {
-  local dir="" size="4g"
+  local dir="" size="4g" keystone=0
   TOKEN_LIFE=86400
   WORKERS=1
   LOG_LEVEL=INFO
@@ -308,6 +515,7 @@ start_server() {
     --workers) WORKERS="$2"; shift 2 ;;
     --log-level) LOG_LEVEL="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
+    --keystone) keystone=1; shift ;;
     *) die "unknown option $1" ;;
     esac
   done
@@ -317,13 +525,15 @@ start_server() {
   mkdir -p "$dir/etc" "$dir/log" "$dir/run"
   dir="$(cd "$dir" && pwd)"
   : >"$dir/pids"
-  # On any failure below, leave nothing running.
-  trap 'stop_server "$dir"' ERR
+  # On any failure below (an error or a die), leave nothing running.
+  trap 'stop_server "$dir"' EXIT
   local storage
   storage="$(prepare_storage "$dir/srv" "$size")"
-  read -r mport aport cport oport pport <<<"$(free_ports 5)"
+  read -r mport aport cport oport pport kport kpport <<<"$(free_ports 7)"
+  [ "$keystone" -eq 1 ] || { kport=""; kpport=""; }
   build_rings "$dir/etc" "$aport" "$cport" "$oport"
-  write_configs "$dir" "$dir/etc" "$mport" "$aport" "$cport" "$oport" "$pport"
+  write_configs "$dir" "$dir/etc" "$mport" "$aport" "$cport" "$oport" "$pport" "$kport" "$kpport"
+  [ -z "$kport" ] || start_keystone "$dir" "$kport" "$kpport"
 
   local mc=(memcached -l 127.0.0.1 -p "$mport" -U 0 -m 64)
   [ "$(id -u)" -eq 0 ] && mc+=(-u root)
@@ -331,11 +541,25 @@ start_server() {
   for kind in account container object proxy; do
     launch "$dir" "$kind" "swift-$kind-server" "$dir/etc/$kind-server.conf" --verbose
   done
+  [ -z "$kpport" ] || launch "$dir" proxy-keystone swift-proxy-server "$dir/etc/proxy-keystone.conf" --verbose
   if ! wait_ready "$dir" "$pport" "$aport" "$cport" "$oport" "$pport"; then
     stop_server "$dir"
     exit 1
   fi
-  trap - ERR
+  if [ -n "$kport" ]; then
+    local deadline=$((SECONDS + ${SWIFT_START_TIMEOUT:-120}))
+    until curl -fsS -o /dev/null "http://127.0.0.1:$kport/v3" 2>/dev/null; do
+      status_server "$dir" || { stop_server "$dir"; die "Keystone died during start-up"; }
+      [ $SECONDS -lt $deadline ] || { stop_server "$dir"; die "Keystone not up after ${SWIFT_START_TIMEOUT:-120}s"; }
+      sleep 0.3
+    done
+    until curl -fsS -o /dev/null "http://127.0.0.1:$kpport/healthcheck" 2>/dev/null; do
+      status_server "$dir" || die "Keystone's proxy died during start-up; logs in $dir/log"
+      [ $SECONDS -lt $deadline ] || die "Keystone's proxy not up after ${SWIFT_START_TIMEOUT:-120}s"
+      sleep 0.1
+    done
+  fi
+  trap - EXIT
   cat >"$dir/env" <<EOF
 SWIFT_STATE_DIR=$dir
 SWIFT_STORAGE=$storage
@@ -352,6 +576,17 @@ SWIFT_USER=test:tester
 SWIFT_KEY=testing
 SWIFT_TOKEN_LIFE=$TOKEN_LIFE
 EOF
+  if [ -n "$kport" ]; then
+    local project app
+    project="$(sed -n 's/^KEYSTONE_DEMO_PROJECT_ID=//p' "$dir/keystone/ids.env")"
+    app="$(sed -n 's/^KEYSTONE_APP_CRED_ID=//p' "$dir/keystone/ids.env")"
+    cat >>"$dir/env" <<EOF
+SWIFT_KEYSTONE_URL=http://127.0.0.1:$kport/v3
+SWIFT_KEYSTONE_PROXY_PORT=$kpport
+SWIFT_KEYSTONE_STORAGE_URL=http://127.0.0.1:$kpport/v1/KEY_$project
+SWIFT_KEYSTONE_APP_CRED_ID=$app
+EOF
+  fi
   cat "$dir/env"
 }
 
@@ -361,5 +596,5 @@ case "$cmd" in
 start) start_server "$@" ;;
 stop) [ $# -eq 1 ] || die "usage: $0 stop DIR"; stop_server "$1" ;;
 status) [ $# -eq 1 ] || die "usage: $0 status DIR"; status_server "$1" ;;
-*) die "usage: $0 start [--state-dir DIR] [--token-life S] [--workers N] [--log-level L] [--size SIZE] | stop DIR | status DIR" ;;
+*) die "usage: $0 start [--state-dir DIR] [--token-life S] [--workers N] [--log-level L] [--size SIZE] [--keystone] | stop DIR | status DIR" ;;
 esac

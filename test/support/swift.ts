@@ -15,6 +15,25 @@ export interface StartSwiftOptions {
   workers?: number;
   /** Swift's log level (default INFO; WARNING for benchmarks). */
   logLevel?: "DEBUG" | "INFO" | "WARNING" | "ERROR";
+  /**
+   * Also run a real Keystone (SQLite) whose tokens the proxy accepts. The first start on a
+   * machine builds its template (about a minute); later starts add about ten seconds.
+   */
+  keystone?: boolean;
+}
+
+/** The Keystone beside the Swift, when started with `keystone: true`. */
+export interface KeystoneInfo {
+  /** Keystone's v3 URL, e.g. `http://127.0.0.1:41235/v3`. */
+  url: string;
+  /** The storage URL of the demo project's account (`…/v1/KEY_<project id>`). */
+  storageUrl: string;
+  user: string;
+  password: string;
+  project: string;
+  domain: string;
+  applicationCredentialId: string;
+  applicationCredentialSecret: string;
 }
 
 /** A running single-node Swift on 127.0.0.1, started by scripts/swift-server.sh. */
@@ -39,6 +58,8 @@ export interface SwiftServer {
   reader: { user: string; key: string };
   /** Admin of another account (`AUTH_test2`). */
   other: { user: string; key: string; storageUrl: string };
+  /** The Keystone, when asked for. */
+  keystone: KeystoneInfo | undefined;
   /** The state folder (configs, logs in `log/`, PIDs in `pids`). */
   stateDir: string;
   /** The PIDs of the server processes (memcached, account, container, object, proxy). */
@@ -71,9 +92,11 @@ export async function startSwift(options: StartSwiftOptions = {}): Promise<Swift
   if (options.tokenLife !== undefined) args.push("--token-life", String(options.tokenLife));
   if (options.workers !== undefined) args.push("--workers", String(options.workers));
   if (options.logLevel !== undefined) args.push("--log-level", options.logLevel);
+  if (options.keystone) args.push("--keystone");
   const { stdout } = await run("bash", [SCRIPT, ...args], {
     encoding: "utf8",
-    timeout: 120_000,
+    // The first Keystone start on a machine builds its template.
+    timeout: options.keystone ? 600_000 : 120_000,
     maxBuffer: 1024 * 1024,
   });
   const env = parseEnv(stdout);
@@ -98,6 +121,18 @@ export async function startSwift(options: StartSwiftOptions = {}): Promise<Swift
     account: required(env, "SWIFT_ACCOUNT"),
     reader: { user: "test:tester3", key: "testing3" },
     other: { user: "test2:tester2", key: "testing2", storageUrl: `${base}/v1/AUTH_test2` },
+    keystone: env.has("SWIFT_KEYSTONE_URL")
+      ? {
+          url: required(env, "SWIFT_KEYSTONE_URL"),
+          storageUrl: required(env, "SWIFT_KEYSTONE_STORAGE_URL"),
+          user: "demo",
+          password: "demopw",
+          project: "demo",
+          domain: "Default",
+          applicationCredentialId: required(env, "SWIFT_KEYSTONE_APP_CRED_ID"),
+          applicationCredentialSecret: "zarrstore-app-secret",
+        }
+      : undefined,
     stateDir,
     pids,
     stop() {
