@@ -6,6 +6,7 @@ import { type CliIO, type Command, EXIT, UsageError } from "./io.js";
 
 /** The commands, loaded on demand so `zarrstore ls` does not pay for the proxy or IPFS. */
 const COMMANDS: Record<string, () => Promise<Command>> = {
+  car: async () => (await import("./commands/car.js")).command,
   cat: async () => (await import("./commands/cat.js")).command,
   conformance: async () => (await import("./commands/conformance.js")).command,
   consolidate: async () => (await import("./commands/consolidate.js")).command,
@@ -14,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ls: async () => (await import("./commands/ls.js")).command,
   rm: async () => (await import("./commands/rm.js")).command,
   serve: async () => (await import("./commands/serve.js")).command,
+  swift: async () => (await import("./commands/swift.js")).command,
   sync: async () => (await import("./commands/sync.js")).command,
   tree: async () => (await import("./commands/tree.js")).command,
 };

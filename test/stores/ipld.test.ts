@@ -302,6 +302,16 @@ describe("IPLDStore: tree behaviour", () => {
     expect(await reader.listDir("/")).toEqual({ keys: ["/zarr.json"], prefixes: [] });
   });
 
+  // Regression: a zarr.json kept as a raw block read back as the JSON of its link after a CAR
+  // round trip, because metadata names were taken as inline before links.
+  it("reads a raw-block zarr.json back as its bytes after a CAR round trip", async () => {
+    const doc = textToBytes('{\n  "zarr_format": 3,\n  "node_type": "group"\n}');
+    const store = new IPLDStore();
+    await store.set("/g/zarr.json", doc);
+    const copy = await IPLDStore.fromCar(await store.toCar());
+    expect(await copy.get("/g/zarr.json")).toEqual(doc);
+  });
+
   it("etags are the raw CID of the bytes get returns, and honour ifMatch", async () => {
     const store = new IPLDStore();
     const { etag } = await store.put("/.zattrs", json('{"a":1}'));

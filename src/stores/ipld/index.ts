@@ -33,6 +33,7 @@ export {
 } from "./castore.js";
 export { decodeDagCbor, encodeDagCbor } from "./dag-cbor.js";
 export { GatewayCAStore, type GatewayCAStoreOptions } from "./gateway.js";
+export { HeliaCAStore, type HeliaCAStoreOptions, type HeliaLike } from "./helia.js";
 export { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
 export {
   floatRepr,

@@ -346,7 +346,9 @@ export class IPLDStore implements Store {
     const bytes = await readValue(this.#castore, node.link, options);
     if (bytes === undefined) throw missingBlock(node.link, key, this.#castore.name);
     node.size ??= bytes.byteLength;
-    return bytes;
+    // Typed-array views (zarrita's bytes codec) need aligned offsets: a block store may hand out
+    // a view into a larger message (bitswap does).
+    return bytes.byteOffset % 8 === 0 ? bytes : copyBytes(bytes);
   }
 
   async #sizeOf(node: Leaf, key: string, options?: CallOptions): Promise<number> {

@@ -200,8 +200,9 @@ async function nodeFrom(
   castore: CAStore,
   options: CallOptions | undefined,
 ): Promise<Node> {
-  if (isMetadataName(name)) return new Inline(value as JsonValue);
   const cid = CID.asCID(value) as AnyCID | null;
+  // A link is a value whatever its name (zarr.json is a raw block unless inlineZarrJson).
+  if (isMetadataName(name) && !cid) return new Inline(value as JsonValue);
   if (cid) {
     if (cid.code !== DAG_CBOR) return new Leaf(cid);
     return folderFrom(

@@ -76,7 +76,7 @@ export async function carToReferences(
     for (const [name, value] of data as Map<string, unknown>) {
       const key = `${prefix}${name}`;
       const cid = CID.asCID(value) as AnyCID | null;
-      if (isMetadataName(name)) refs[key] = stringifyJson(value);
+      if (isMetadataName(name) && !cid) refs[key] = stringifyJson(value);
       else if (cid?.code === DAG_CBOR) visitFolder(treeOf(cid, `${key}/`), `${key}/`);
       else if (cid) refs[key] = ["{{a}}", ...locate(cid, key)];
       else if (value instanceof Map) visitFolder(value, `${key}/`);
