@@ -26,6 +26,10 @@ export const NODE_SCHEMES: SchemeTable = {
     return openCarFile(localPath(url, "car"), options);
   },
   reference: (url, options) => openReference(url, options, openStore),
+  icechunk: async (url, options) => {
+    const { openIcechunkStore } = await import("./stores/icechunk/index.js");
+    return openIcechunkStore(url, options, openStore);
+  },
 };
 
 /** HttpStore over undici's `request()` (the portable table's opener uses fetch). */

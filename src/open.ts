@@ -34,6 +34,10 @@ export const BASE_SCHEMES: SchemeTable = {
   gs: openBucket,
   ipfs: openIpfs,
   reference: (url, options) => openReference(url, options, openStore),
+  icechunk: async (url, options) => {
+    const { openIcechunkStore } = await import("./stores/icechunk/index.js");
+    return openIcechunkStore(url, options, openStore);
+  },
 };
 
 /** IPLDStore for `ipfs://<cid>[/folder]`, read-only, blocks from a gateway or the Kubo API. */
