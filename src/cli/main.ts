@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   ls: async () => (await import("./commands/ls.js")).command,
   rm: async () => (await import("./commands/rm.js")).command,
   serve: async () => (await import("./commands/serve.js")).command,
+  swift: async () => (await import("./commands/swift.js")).command,
   sync: async () => (await import("./commands/sync.js")).command,
   tree: async () => (await import("./commands/tree.js")).command,
 };
