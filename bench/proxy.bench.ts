@@ -11,7 +11,7 @@
  * Targets (issue 6): ≥ 50 % of the static server's throughput warm; ≥ 10× the seed's proxy
  * (≈ 59 requests/s and 15 MB/s with one client here); warm time to first byte < 5 ms.
  */
-import { type ChildProcess, fork } from "node:child_process";
+import { type ChildProcess, fork, spawn } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import * as fs from "node:fs/promises";
 import { createServer } from "node:http";
@@ -21,6 +21,7 @@ import { Pool } from "undici";
 import { createRechunkProxy } from "../src/proxy/index.js";
 import { nodeDecompressors, serve } from "../src/proxy/node.js";
 import { FileSystemStore } from "../src/stores/fs.js";
+import { PYTHON, pythonZarrAvailable } from "../test/support/python.js";
 import {
   nginxAvailable,
   type RunningServer,
@@ -37,45 +38,6 @@ const CHUNK_BYTES = TARGET * TARGET * 4;
 const SEED_REQUESTS_PER_SECOND = 59; // notes/performance-anchors.md, one client
 
 // ---- child processes: the proxy and the Node static server ----
-
-if (process.argv[2] === "--serve-proxy") {
-  const store = new FileSystemStore(process.argv[3] as string, { readOnly: true });
-  const proxy = createRechunkProxy({ mounts: { ds: store }, decompressors: nodeDecompressors });
-  const server = await serve(proxy, { port: 0 });
-  process.on("message", (message) => {
-    if (message === "clear") proxy.clearCache();
-    process.send?.(message === "cpu" ? cpuMicros() : "done");
-  });
-  process.send?.(server.url);
-} else if (process.argv[2] === "--serve-static") {
-  const root = process.argv[3] as string;
-  // What a plain Node static server does: read the file, send it.
-  const server = createServer((req, res) => {
-    fs.readFile(join(root, (req.url ?? "/").split("?")[0] as string)).then(
-      (body) => {
-        res.writeHead(200, {
-          "content-type": "application/octet-stream",
-          "content-length": body.byteLength,
-        });
-        res.end(body);
-      },
-      () => {
-        res.writeHead(404);
-        res.end();
-      },
-    );
-  });
-  server.keepAliveTimeout = 65_000;
-  process.on("message", () => process.send?.(cpuMicros()));
-  server.listen(0, "127.0.0.1", () => {
-    const address = server.address();
-    if (address && typeof address === "object") {
-      process.send?.(`http://127.0.0.1:${address.port}`);
-    }
-  });
-} else {
-  await main();
-}
 
 // ---- the benchmark ----
 
@@ -116,6 +78,11 @@ async function main(): Promise<void> {
     } else {
       console.log(`(nginx skipped: ${nginxAvailable()})`);
     }
+    if (pythonZarrAvailable() === true) {
+      targets.push(await startSeedLike(join(dir, "source.zarr")));
+    } else {
+      console.log(`(the seed-like Python proxy skipped: ${pythonZarrAvailable()})`);
+    }
     const proxy = targets[0] as Target;
     proxy.path = (i, j) => `/ds/a/${i}.${j}`;
     proxy.headers = { chunks: `a=${TARGET},${TARGET}` };
@@ -140,7 +107,7 @@ async function run(targets: Target[]): Promise<void> {
       targets.map((t) => [t.name, new Pool(t.origin, { connections: clients })]),
     );
     // Many short rounds, alternating: on a shared machine the load shifts within seconds.
-    const perRound = clients === 1 ? 200 : 800;
+    const roundMs = 1000;
     const cpu = new Map(targets.map((t) => [t.name, { micros: 0, requests: 0 }]));
     const results = await compare(
       targets.map((t) => ({
@@ -148,14 +115,14 @@ async function run(targets: Target[]): Promise<void> {
         setup: () => fetchAll(pools.get(t.name) as Pool, t, 64, clients).then(() => {}),
         run: async () => {
           const before = await t.cpu();
-          const done = await fetchAll(pools.get(t.name) as Pool, t, perRound, clients);
+          const done = await fetchFor(pools.get(t.name) as Pool, t, roundMs, clients);
           const used = cpu.get(t.name) as { micros: number; requests: number };
           used.micros += (await t.cpu()) - before;
           used.requests += done;
           return done;
         },
       })),
-      15,
+      11,
     );
     const label = `${clients} client${clients > 1 ? "s" : ""}`;
     printTable(`${label}: requests/s (256×256 float32 chunks, warm)`, "req/s", results, baseline);
@@ -168,6 +135,14 @@ async function run(targets: Target[]): Promise<void> {
       const mbs = ((r.median * CHUNK_BYTES) / 1e6).toFixed(0).padStart(6);
       const micros = (used.micros / used.requests).toFixed(0).padStart(6);
       console.log(`  ${r.name.padEnd(16)} ${mbs} MB/s ${micros} µs CPU/request`);
+    }
+    if (names.includes("seed-like python")) {
+      printTable(
+        `${label}: against the seed-like Python proxy`,
+        "req/s",
+        results,
+        "seed-like python",
+      );
     }
     const ours = results.find((r) => r.name === proxy.name)?.median ?? 0;
     if (clients === 1) {
@@ -212,9 +187,29 @@ async function ttfb(pool: Pool, t: Target, n: number): Promise<number> {
   return elapsed;
 }
 
+/** Fetches chunks with `clients` in flight for `ms` milliseconds; returns the requests done. */
+async function fetchFor(pool: Pool, t: Target, ms: number, clients: number): Promise<number> {
+  const deadline = performance.now() + ms;
+  let done = 0;
+  const lane = async () => {
+    while (performance.now() < deadline) {
+      await fetchAll(pool, t, 1, 1, done++);
+    }
+  };
+  await Promise.all(Array.from({ length: clients }, lane));
+  return done;
+}
+
 /** Fetches `count` chunks with `clients` in flight; returns the number of requests done. */
-async function fetchAll(pool: Pool, t: Target, count: number, clients: number): Promise<number> {
-  let next = 0;
+async function fetchAll(
+  pool: Pool,
+  t: Target,
+  count: number,
+  clients: number,
+  first = 0,
+): Promise<number> {
+  let next = first;
+  count += first;
   const lane = async () => {
     while (next < count) {
       const n = next++;
@@ -232,7 +227,7 @@ async function fetchAll(pool: Pool, t: Target, count: number, clients: number): 
     }
   };
   await Promise.all(Array.from({ length: clients }, lane));
-  return count;
+  return count - first;
 }
 
 // The proxy must serve exactly the bytes that were rechunked on disk.
@@ -268,6 +263,60 @@ async function startChild(name: string, mode: string, root: string): Promise<Tar
     headers: {},
     child,
     cpu: () => ask(child, "cpu").then(Number),
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/**
+ * What the seed's zarr-proxy does per chunk request, in Python with Debian's zarr 2: open the
+ * array (reading its metadata), read the region (decoding every overlapped source chunk), send
+ * the bytes; no cache. It pads edge chunks (the seed truncates them) so the bytes compare equal.
+ * A threaded http.server stands in for FastAPI + uvicorn, which are not installed here.
+ */
+const SEED_LIKE = `
+import sys, numpy as np, zarr
+from http.server import ThreadingHTTPServer, BaseHTTPRequestHandler
+root = sys.argv[1]
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_GET(self):
+        parts = self.path.strip("/").split("/")
+        array = zarr.open_array(root + "/" + parts[-2], mode="r")
+        spec = self.headers.get("chunks", "")
+        chunks = [int(n) for n in spec.split("=", 1)[1].split(",")] if spec else list(array.chunks)
+        index = [int(n) for n in parts[-1].split(".")]
+        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, chunks))
+        data = array[region]
+        pad = [(0, c - n) for c, n in zip(chunks, data.shape)]
+        body = np.pad(data, pad, constant_values=array.fill_value).astype(array.dtype).tobytes()
+        self.send_response(200)
+        self.send_header("content-type", "application/octet-stream")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+`;
+
+async function startSeedLike(root: string): Promise<Target> {
+  const child = spawn(PYTHON, ["-c", SEED_LIKE, root], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout?.once("data", (chunk: Buffer) => resolve(chunk.toString().trim()));
+    child.once("exit", (code) => reject(new Error(`the seed-like proxy exited with ${code}`)));
+  });
+  return {
+    name: "seed-like python",
+    origin: `http://127.0.0.1:${port}`,
+    path: (i, j) => `/ds/a/${i}.${j}`,
+    headers: { chunks: `a=${TARGET},${TARGET}` },
+    cpu: async () => procCpuMicros(child.pid as number),
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once("exit", resolve));
@@ -355,4 +404,45 @@ function writeDatasets(dir: string): void {
       writeFileSync(join(target, `${i}.${j}`), new Uint8Array(data.buffer));
     }
   }
+}
+
+// ---- entry: the benchmark, or one of its server processes ----
+
+if (process.argv[2] === "--serve-proxy") {
+  const store = new FileSystemStore(process.argv[3] as string, { readOnly: true });
+  const proxy = createRechunkProxy({ mounts: { ds: store }, decompressors: nodeDecompressors });
+  const server = await serve(proxy, { port: 0 });
+  process.on("message", (message) => {
+    if (message === "clear") proxy.clearCache();
+    process.send?.(message === "cpu" ? cpuMicros() : "done");
+  });
+  process.send?.(server.url);
+} else if (process.argv[2] === "--serve-static") {
+  const root = process.argv[3] as string;
+  // What a plain Node static server does: read the file, send it.
+  const server = createServer((req, res) => {
+    fs.readFile(join(root, (req.url ?? "/").split("?")[0] as string)).then(
+      (body) => {
+        res.writeHead(200, {
+          "content-type": "application/octet-stream",
+          "content-length": body.byteLength,
+        });
+        res.end(body);
+      },
+      () => {
+        res.writeHead(404);
+        res.end();
+      },
+    );
+  });
+  server.keepAliveTimeout = 65_000;
+  process.on("message", () => process.send?.(cpuMicros()));
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    if (address && typeof address === "object") {
+      process.send?.(`http://127.0.0.1:${address.port}`);
+    }
+  });
+} else {
+  await main();
 }

@@ -144,6 +144,8 @@ interface DocEntry {
   /** `undefined` until the first read finishes. */
   doc: CachedDoc | undefined;
   checkedAt: number;
+  /** Set on each hit: trimming spares it once (CLOCK, as in `ByteLruCache`). */
+  used: boolean;
   refresh?: Promise<CachedDoc> | undefined;
 }
 
@@ -176,13 +178,12 @@ export class MetadataCache {
   get(key: string, read: () => Promise<Uint8Array | undefined>): CachedDoc | Promise<CachedDoc> {
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
-      this.#entries.delete(key);
-      this.#entries.set(key, entry);
+      entry.used = true;
       if (entry.doc !== undefined && this.#now() - entry.checkedAt < this.#ttlMs) return entry.doc;
       entry.refresh ??= this.#read(key, read, entry.doc);
       return entry.refresh;
     }
-    const fresh: DocEntry = { doc: undefined, checkedAt: Number.NEGATIVE_INFINITY };
+    const fresh: DocEntry = { doc: undefined, checkedAt: Number.NEGATIVE_INFINITY, used: false };
     fresh.refresh = this.#read(key, read, undefined);
     this.#entries.set(key, fresh);
     this.#trim();
@@ -234,9 +235,13 @@ export class MetadataCache {
   }
 
   #trim(): void {
-    for (const oldest of this.#entries.keys()) {
-      if (this.#entries.size <= this.#maxEntries) break;
+    while (this.#entries.size > this.#maxEntries) {
+      const [oldest, entry] = this.#entries.entries().next().value as [string, DocEntry];
       this.#entries.delete(oldest);
+      if (entry.used) {
+        entry.used = false;
+        this.#entries.set(oldest, entry);
+      }
     }
   }
 }

@@ -1,5 +1,6 @@
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
+import { gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as zarr from "zarrita";
 import { StoreError } from "../../src/errors.js";
@@ -7,7 +8,7 @@ import { openStore } from "../../src/open.node.js";
 import type { AbsolutePath, CallOptions, Store } from "../../src/store.js";
 import { FileSystemStore } from "../../src/stores/fs.js";
 import { HttpStore } from "../../src/stores/http.node.js";
-import type { MemoryStore } from "../../src/stores/memory.js";
+import { MemoryStore } from "../../src/stores/memory.js";
 import { describeConformance } from "../../src/testing/vitest.js";
 import { REPO_ROOT } from "../support/cli.js";
 import { type FileServer, startFileServer, tempDir } from "../support/static-server.js";
@@ -509,6 +510,82 @@ describe("Zarr v3 and the sample datasets", () => {
     );
     expect(over.chunks.join(",")).toBe(chunks);
     expect(over.values).toEqual(want.values);
+  });
+
+  it("serves v3 arrays stored transposed or big-endian as little-endian C order", async () => {
+    const store = new MemoryStore();
+    const shape = [5, 7];
+    const chunks = [2, 3];
+    const value = (y: number, x: number) => y * 100 + x - 250;
+    const layouts = {
+      transposed: [
+        { name: "transpose", configuration: { order: [1, 0] } },
+        { name: "bytes", configuration: { endian: "little" } },
+      ],
+      bigendian: [
+        { name: "bytes", configuration: { endian: "big" } },
+        { name: "gzip", configuration: { level: 1 } },
+      ],
+    };
+    for (const [name, codecs] of Object.entries(layouts)) {
+      const doc = {
+        zarr_format: 3,
+        node_type: "array",
+        shape,
+        data_type: "int32",
+        chunk_grid: { name: "regular", configuration: { chunk_shape: chunks } },
+        chunk_key_encoding: { name: "default", configuration: { separator: "/" } },
+        codecs,
+        fill_value: -9,
+        attributes: {},
+      };
+      await store.set(
+        `/${name}/zarr.json` as AbsolutePath,
+        new TextEncoder().encode(JSON.stringify(doc)),
+      );
+      for (let i = 0; i < 3; i++) {
+        for (let j = 0; j < 3; j++) {
+          const bytes = new Uint8Array(24);
+          const view = new DataView(bytes.buffer);
+          for (let y = 0; y < 2; y++) {
+            for (let x = 0; x < 3; x++) {
+              // Transposed: x varies slowest; big-endian: C order, bytes reversed.
+              const at = name === "transposed" ? x * 2 + y : y * 3 + x;
+              view.setInt32(at * 4, value(i * 2 + y, j * 3 + x), name === "transposed");
+            }
+          }
+          const stored = name === "bigendian" ? gzipSync(bytes) : bytes;
+          await store.set(`/${name}/c/${i}/${j}` as AbsolutePath, stored);
+        }
+      }
+    }
+    const local = await startProxy({ mounts: { s: store } });
+    try {
+      for (const name of Object.keys(layouts)) {
+        const want = Array.from({ length: 35 }, (_, k) => value(Math.floor(k / 7), k % 7));
+        const zarrJson = await json(
+          await fetch(`${local.url}/s/${name}/zarr.json`, { headers: { chunks: `${name}=4,4` } }),
+        );
+        expect(zarrJson.codecs).toEqual([{ name: "bytes", configuration: { endian: "little" } }]);
+        const got = await readArray(proxyStore(`${local.url}/s`, { chunks: `${name}=4,4` }), name);
+        expect(got.values, name).toEqual(want);
+        // The raw served bytes: C order, little-endian, padded with -9.
+        const raw = new Int32Array(
+          await (
+            await fetch(`${local.url}/s/${name}/c/1/1`, { headers: { chunks: `${name}=4,4` } })
+          ).arrayBuffer(),
+        );
+        expect(Array.from(raw), name).toEqual([
+          value(4, 4),
+          value(4, 5),
+          value(4, 6),
+          -9,
+          ...new Array(12).fill(-9),
+        ]);
+      }
+    } finally {
+      await local.stop();
+    }
   });
 
   it("serves a sharded array in its inner chunks, decoded, and rewrites consolidated zarr.json", async () => {
