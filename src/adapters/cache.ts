@@ -36,7 +36,9 @@ export interface CacheStats {
 // One inner `get` shared by every caller that asks for the key while it runs.
 interface Flight {
   promise: Promise<Uint8Array | undefined>;
-  controller: AbortController;
+  // Only when the first caller brought a signal: a caller without one never leaves, so the
+  // fetch can never lose all its waiters (and an AbortController costs microseconds to make).
+  controller: AbortController | undefined;
   waiters: number;
   // Cleared when a write or delete of the key overtakes the fetch: its result is then stale.
   valid: boolean;
@@ -80,12 +82,15 @@ export class CacheStore extends ForwardingStore {
   }
 
   override async get(key: AbsolutePath, options?: CallOptions): Promise<Uint8Array | undefined> {
+    throwIfAborted(options?.signal, "get", key);
+    // Only validated keys are ever cached, so a hit on the key as given needs no validation.
+    const hit = this.#lookup(key);
+    if (hit !== undefined) return hit ?? undefined;
     const path = toKey(key);
-    throwIfAborted(options?.signal, "get", path);
-    const cached = this.#lookup(path);
+    const cached = path === key ? undefined : this.#lookup(path);
     if (cached !== undefined) return cached ?? undefined;
     this.#misses += 1;
-    return this.#join(this.#flightFor(path), path, options?.signal);
+    return this.#join(this.#flightFor(path, options?.signal), path, options?.signal);
   }
 
   override async getRange(
@@ -182,15 +187,15 @@ export class CacheStore extends ForwardingStore {
     return cached;
   }
 
-  #flightFor(path: AbsolutePath): Flight {
+  #flightFor(path: AbsolutePath, signal: AbortSignal | undefined): Flight {
     const running = this.#flights.get(path);
     if (running !== undefined) return running;
-    const controller = new AbortController();
+    const controller = signal === undefined ? undefined : new AbortController();
     const flight: Flight = {
       controller,
       waiters: 0,
       valid: true,
-      promise: this.inner.get(path, { signal: controller.signal }),
+      promise: this.inner.get(path, controller && { signal: controller.signal }),
     };
     const settle = () => {
       if (this.#flights.get(path) === flight) this.#flights.delete(path);
@@ -218,7 +223,7 @@ export class CacheStore extends ForwardingStore {
         if (flight.waiters === 0) {
           flight.valid = false;
           if (this.#flights.get(path) === flight) this.#flights.delete(path);
-          flight.controller.abort(signal.reason);
+          flight.controller?.abort(signal.reason);
         }
         reject(abortError(signal, "get", path));
       };

@@ -17,7 +17,7 @@ export interface LoggingOptions {
  */
 export class LoggingStore extends ObservingStore {
   constructor(inner: Store, options: LoggingOptions) {
-    const format = options.format === "json" ? formatUsageJson : formatUsageText;
+    const format = options.format === "json" ? jsonFormatter() : textFormatter();
     const log = options.log;
     super(inner, (event) => log(format(event)), options.clock);
   }
@@ -46,13 +46,49 @@ export function withLogging(inner: Store, options: LoggingOptions): LoggingStore
 
 /** Formats an event as a zarrs-style usage-log line: `[HH:MM:SS.mmm] op(args) -> result in Nms`. */
 export function formatUsageText(event: UsageEvent): string {
-  return `[${clockTime(event.endMs)}] ${event.operation}(${argumentsOf(event)}) -> ${resultOf(event)} in ${event.durationMs.toFixed(3)}ms`;
+  return lineOf(clockTime(Math.floor(event.endMs)), event);
+}
+
+// The text formatter of one logger: calls within one millisecond share the formatted time.
+function textFormatter(): (event: UsageEvent) => string {
+  let lastMs = Number.NaN;
+  let stamp = "";
+  return (event) => {
+    const ms = Math.floor(event.endMs);
+    if (ms !== lastMs) {
+      lastMs = ms;
+      stamp = clockTime(ms);
+    }
+    return lineOf(stamp, event);
+  };
+}
+
+function lineOf(stamp: string, event: UsageEvent): string {
+  return `[${stamp}] ${event.operation}(${argumentsOf(event)}) -> ${resultOf(event)} in ${event.durationMs.toFixed(3)}ms`;
 }
 
 /** Formats an event as one line of JSON. */
 export function formatUsageJson(event: UsageEvent): string {
+  return jsonOf(new Date(event.endMs).toISOString(), event);
+}
+
+// The JSON formatter of one logger: calls within one millisecond share the formatted time.
+function jsonFormatter(): (event: UsageEvent) => string {
+  let lastMs = Number.NaN;
+  let time = "";
+  return (event) => {
+    const ms = Math.floor(event.endMs);
+    if (ms !== lastMs) {
+      lastMs = ms;
+      time = new Date(ms).toISOString();
+    }
+    return jsonOf(time, event);
+  };
+}
+
+function jsonOf(time: string, event: UsageEvent): string {
   const line: Record<string, unknown> = {
-    time: new Date(event.endMs).toISOString(),
+    time,
     operation: event.operation,
     key: event.key,
   };

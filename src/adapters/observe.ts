@@ -45,24 +45,24 @@ export interface UsageEvent {
   operation: ObservedOperation;
   /** The key, or the folder for `deletePrefix`, `list` and `listDir`, as the caller gave it. */
   key: string;
-  range?: RangeQuery;
+  range?: RangeQuery | undefined;
   /** The write condition, when there was one. */
-  condition?: "ifNoneMatch" | "ifMatch";
+  condition?: "ifNoneMatch" | "ifMatch" | undefined;
   /** `ok`; `missing` when a read found no value; `error` when the call failed. */
   outcome: "ok" | "missing" | "error";
   /** Bytes read (get, getRange), written (set, put: both reported as `set`) or reported by stat. */
-  bytes?: number;
+  bytes?: number | undefined;
   /** Keys returned by `list` or `listDir`. */
-  keys?: number;
+  keys?: number | undefined;
   /** Folders returned by `listDir`. */
-  prefixes?: number;
+  prefixes?: number | undefined;
   /** When the call ended, in milliseconds since the epoch (from the adapter's clock). */
   endMs: number;
   durationMs: number;
   /** The error's code (`Unexpected` for errors that are not `StoreError`s). */
-  code?: StoreErrorCode;
+  code?: StoreErrorCode | undefined;
   /** The HTTP status behind the error, when there was one. */
-  status?: number;
+  status?: number | undefined;
 }
 
 /** Hears each finished call. A hook that throws is ignored: observing never fails a call. */
@@ -95,7 +95,7 @@ export class ObservingStore extends ForwardingStore {
       this.#read("get", key, start, value);
       return value;
     } catch (error) {
-      this.#failed({ operation: "get", key }, start, error);
+      this.#failed(newEvent("get", key), start, error);
       throw error;
     }
   }
@@ -111,7 +111,9 @@ export class ObservingStore extends ForwardingStore {
       this.#read("getRange", key, start, value, range);
       return value;
     } catch (error) {
-      this.#failed({ operation: "getRange", key, range }, start, error);
+      const event = newEvent("getRange", key);
+      event.range = range;
+      this.#failed(event, start, error);
       throw error;
     }
   }
@@ -120,13 +122,13 @@ export class ObservingStore extends ForwardingStore {
     const start = this.#clock();
     try {
       const stat = await this.inner.stat(key, options);
-      const event: Partial<UsageEvent> = { operation: "stat", key };
+      const event = newEvent("stat", key);
       if (stat === undefined) event.outcome = "missing";
       else event.bytes = stat.size;
       this.#done(event, start);
       return stat;
     } catch (error) {
-      this.#failed({ operation: "stat", key }, start, error);
+      this.#failed(newEvent("stat", key), start, error);
       throw error;
     }
   }
@@ -152,9 +154,9 @@ export class ObservingStore extends ForwardingStore {
     const start = this.#clock();
     try {
       await this.inner.delete(key, options);
-      this.#done({ operation: "delete", key }, start);
+      this.#done(newEvent("delete", key), start);
     } catch (error) {
-      this.#failed({ operation: "delete", key }, start, error);
+      this.#failed(newEvent("delete", key), start, error);
       throw error;
     }
   }
@@ -163,16 +165,16 @@ export class ObservingStore extends ForwardingStore {
     const start = this.#clock();
     try {
       await this.inner.deletePrefix(prefix, options);
-      this.#done({ operation: "deletePrefix", key: prefix }, start);
+      this.#done(newEvent("deletePrefix", prefix), start);
     } catch (error) {
-      this.#failed({ operation: "deletePrefix", key: prefix }, start, error);
+      this.#failed(newEvent("deletePrefix", prefix), start, error);
       throw error;
     }
   }
 
   override async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
     const start = this.#clock();
-    const event: Partial<UsageEvent> = { operation: "list", key: prefix ?? "/" };
+    const event = newEvent("list", prefix ?? "/");
     let keys = 0;
     let failed = false;
     try {
@@ -199,13 +201,13 @@ export class ObservingStore extends ForwardingStore {
     const key = prefix ?? "/";
     try {
       const result = await this.inner.listDir(prefix, options);
-      this.#done(
-        { operation: "listDir", key, keys: result.keys.length, prefixes: result.prefixes.length },
-        start,
-      );
+      const event = newEvent("listDir", key);
+      event.keys = result.keys.length;
+      event.prefixes = result.prefixes.length;
+      this.#done(event, start);
       return result;
     } catch (error) {
-      this.#failed({ operation: "listDir", key }, start, error);
+      this.#failed(newEvent("listDir", key), start, error);
       throw error;
     }
   }
@@ -217,31 +219,30 @@ export class ObservingStore extends ForwardingStore {
     value: Uint8Array | undefined,
     range?: RangeQuery,
   ): void {
-    const event: Partial<UsageEvent> = { operation, key };
-    if (range !== undefined) event.range = range;
+    const event = newEvent(operation, key);
+    event.range = range;
     if (value === undefined) event.outcome = "missing";
     else event.bytes = value.byteLength;
     this.#done(event, start);
   }
 
-  #failed(event: Partial<UsageEvent>, start: number, error: unknown): void {
+  #failed(event: UsageEvent, start: number, error: unknown): void {
     event.outcome = "error";
     if (error instanceof StoreError) {
       event.code = error.code;
-      if (error.status !== undefined) event.status = error.status;
+      event.status = error.status;
     } else {
       event.code = "Unexpected";
     }
     this.#done(event, start);
   }
 
-  #done(event: Partial<UsageEvent>, start: number): void {
+  #done(event: UsageEvent, start: number): void {
     const end = this.#clock();
-    event.outcome ??= "ok";
     event.endMs = end;
     event.durationMs = end - start;
     try {
-      this.#hook(event as UsageEvent);
+      this.#hook(event);
     } catch {
       // Observing must never fail the call it observes.
     }
@@ -259,12 +260,27 @@ export function withObserver(inner: Store, hook: UsageHook, clock?: Clock): Obse
   return new ObservingStore(inner, hook, clock);
 }
 
-function writeEvent(
-  key: string,
-  value: Uint8Array,
-  options: SetOptions | undefined,
-): Partial<UsageEvent> {
-  const event: Partial<UsageEvent> = { operation: "set", key, bytes: value.byteLength };
+// Every event has every field, in one order, so that they all share one shape.
+function newEvent(operation: ObservedOperation, key: string): UsageEvent {
+  return {
+    operation,
+    key,
+    range: undefined,
+    condition: undefined,
+    outcome: "ok",
+    bytes: undefined,
+    keys: undefined,
+    prefixes: undefined,
+    endMs: 0,
+    durationMs: 0,
+    code: undefined,
+    status: undefined,
+  };
+}
+
+function writeEvent(key: string, value: Uint8Array, options: SetOptions | undefined): UsageEvent {
+  const event = newEvent("set", key);
+  event.bytes = value.byteLength;
   if (options?.ifNoneMatch !== undefined) event.condition = "ifNoneMatch";
   else if (options?.ifMatch !== undefined) event.condition = "ifMatch";
   return event;

@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { ForwardingStore } from "../../src/adapters/forward.js";
 import { withRetry } from "../../src/adapters/retry.js";
@@ -71,6 +72,22 @@ describe("withTimeout", () => {
     expect((inner.aborts[0] as Error).name).toBe("TimeoutError");
   });
 
+  it("gives each of many concurrent calls at least its deadline, then aborts each", async () => {
+    const inner = new HangingStore();
+    const store = withTimeout(inner, { ms: 40 });
+    const outcomes = Array.from({ length: 20 }, async (_, i) => {
+      await new Promise((resolve) => setTimeout(resolve, i % 4)); // starts spread over 3 ms
+      const started = performance.now();
+      const error = await store.get("/k").catch((e: unknown) => e);
+      return { error, waited: performance.now() - started };
+    });
+    for (const { error, waited } of await Promise.all(outcomes)) {
+      expect(error).toMatchObject({ code: "Timeout" });
+      expect(waited).toBeGreaterThanOrEqual(39);
+    }
+    expect(inner.aborts).toHaveLength(20);
+  });
+
   it("keeps write conditions and aborts a hung write", async () => {
     const inner = new HangingStore();
     const store = withTimeout(inner, { ms: 20 });
@@ -105,6 +122,16 @@ describe("withTimeout", () => {
     const already = AbortSignal.abort();
     await expect(store.get("/k", { signal: already })).rejects.toMatchObject({ code: "Aborted" });
     expect(inner.calls).toBe(1);
+  });
+
+  it("removes its listener from a long-lived caller signal after each call", async () => {
+    // The adapter links the caller's signal with a listener instead of AbortSignal.any (which
+    // keeps one entry per call on the caller's signal, nodejs/node#55351): none may stay behind.
+    const store = withTimeout(new MemoryStore(new Map([["/k", textToBytes("v")]])), { ms: 1_000 });
+    const shutdown = new AbortController();
+    for (let i = 0; i < 1_000; i++) await store.get("/k", { signal: shutdown.signal });
+    await expect(store.get("/missing", { signal: shutdown.signal })).resolves.toBeUndefined();
+    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
   });
 
   it("lets calls that finish in time through, and clears its timers", async () => {

@@ -351,7 +351,8 @@ export async function startFaultHttpServer(
       }
     });
   });
-  server.keepAliveTimeout = 5_000;
+  // Longer than any client keeps an idle socket: the server never races a client reusing one.
+  server.keepAliveTimeout = 60_000;
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
   return {
