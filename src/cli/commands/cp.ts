@@ -96,6 +96,11 @@ export async function runCopy(
       onProgress: (progress) => reporter.update(progress),
     });
     reporter.stop();
+    // Closing finishes what some destinations write last (a zip's central directory): its
+    // failure is the command's failure.
+    const closing = dst;
+    dst = undefined;
+    await closing.close();
     printSummary(name, summary, options, args, flags, io);
     return summary.ok ? EXIT.ok : EXIT.failed;
   } finally {
@@ -104,7 +109,7 @@ export async function runCopy(
   }
 }
 
-// Archives (zip, car) are created by their stores in mode "w"; other backends ignore it.
+// Mode "w" creates archives (zip, car) and makes HTTP stores writable; the others ignore it.
 function destinationOptions(): OpenOptions {
   return { mode: "w" };
 }
