@@ -80,10 +80,13 @@ describe("zarrstore serve", () => {
     expect(serve.output()).toContain("stopping");
   }, 60_000);
 
-  it("takes a token from the environment and keeps it out of the output", async () => {
-    const serve = startServe(["--mount", "air=sample/air.zarr"], {
-      ZARRSTORE_PROXY_TOKEN: "tok-123456",
-    });
+  it("takes a token from the environment and keeps it and URL credentials out of the output", async () => {
+    const serve = startServe(
+      ["--mount", "air=sample/air.zarr", "--mount", "m=memory://user:pw-secret@x/?sig=abc"],
+      {
+        ZARRSTORE_PROXY_TOKEN: "tok-123456",
+      },
+    );
     const url = await serve.ready();
     try {
       expect((await fetch(`${url}/air/.zmetadata`)).status).toBe(401);
@@ -92,6 +95,8 @@ describe("zarrstore serve", () => {
       });
       expect(ok.status).toBe(200);
       expect(serve.output()).not.toContain("tok-123456");
+      expect(serve.output()).not.toMatch(/pw-secret|sig=abc/);
+      expect(serve.output()).toMatch(/mount {2}\/m\/ {2}-> {2}\S*\?sig=\*\*\*/);
       expect(serve.output()).toContain("Authorization: Bearer <token>");
     } finally {
       await serve.stop();

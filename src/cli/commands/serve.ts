@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { getJson } from "../../helpers.js";
+import { redactUrl } from "../../http/status.js";
 import { createRechunkProxy, type RechunkProxyOptions } from "../../proxy/index.js";
 import { nodeDecompressors, serve } from "../../proxy/node.js";
 import type { Store } from "../../store.js";
@@ -83,7 +84,8 @@ export const command: Command = {
         .replace("://0.0.0.0:", "://127.0.0.1:")
         .replace("://[::]:", "://[::1]:");
       io.stdout.write(`zarrstore proxy listening on ${server.url} (Ctrl-C stops it)\n`);
-      for (const [name, url] of mounts) io.stdout.write(`  mount  /${name}/  ->  ${url}\n`);
+      for (const [name, url] of mounts)
+        io.stdout.write(`  mount  /${name}/  ->  ${shownUrl(url)}\n`);
       for (const host of allow)
         io.stdout.write(`  allow  /${host.replace(/^https?:\/\//, "")}/…\n`);
       if (token) io.stdout.write("  clients must send 'Authorization: Bearer <token>'\n");
@@ -112,6 +114,11 @@ function parseMounts(entries: string[]): Map<string, string> {
     mounts.set(name, entry.slice(equals + 1));
   }
   return mounts;
+}
+
+// A URL as it may be printed: no user info, no query values (signatures, tokens).
+function shownUrl(url: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? redactUrl(url) : url;
 }
 
 function count(value: string, name: string): number {
