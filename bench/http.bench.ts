@@ -5,10 +5,12 @@
  *
  * On a shared 2-core machine the load of other processes swings throughput by 3× within
  * seconds, so whole 10,000-read runs one after another compare different machines. Each round
- * therefore reads the 10,000 values in 10 blocks of 1,000 and interleaves the contenders block
+ * therefore reads the 10,000 values in 20 blocks of 500 and interleaves the contenders block
  * by block (rotating who goes first); a contender's round rate is 10,000 ÷ its summed block
  * times. Each block ends with a young-generation GC so every contender pays for its own
- * garbage. Client CPU per read (process.cpuUsage) is printed too: it hardly depends on the load.
+ * garbage. Printed besides the medians: client CPU per read (process.cpuUsage), which hardly
+ * depends on the load, and the median over blocks of each contender's rate over the floor's
+ * rate in the same block (the steadiest ratio on a busy machine).
  *
  * Target (issue 2): HttpStore at 32 in flight ≥ 0.9× the bare undici loop.
  *
@@ -29,7 +31,7 @@ setFlagsFromString("--expose-gc");
 const collectGarbage = runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
 
 const COUNT = 10_000;
-const BLOCK = 1_000;
+const BLOCK = 500;
 const SIZE = 16 * 1024;
 const ROUNDS = Number(process.argv[2] ?? 5);
 
@@ -121,15 +123,24 @@ async function measure(list: Reader[], inFlight: number): Promise<Result[]> {
   }
   const rates = new Map<string, number[]>(list.map((r) => [r.name, []]));
   const cpu = new Map<string, number[]>(list.map((r) => [r.name, []]));
+  // Per block, each contender's rate over the floor's rate in the same block: both ran
+  // within a second of each other, so the load of other processes cancels out best here.
+  const paired = new Map<string, number[]>(list.map((r) => [r.name, []]));
+  const floor = list[0] as Reader;
   for (let round = 0; round < ROUNDS; round++) {
     const seconds = new Map<string, number>(list.map((r) => [r.name, 0]));
     for (let b = 0; b < COUNT / BLOCK; b++) {
       const block = keys.slice(b * BLOCK, (b + 1) * BLOCK);
+      const blockSeconds = new Map<string, number>();
       for (let i = 0; i < list.length; i++) {
         const reader = list[(b + round + i) % list.length] as Reader;
         const t = await timeBlock(reader, block, inFlight);
+        blockSeconds.set(reader.name, t.seconds);
         seconds.set(reader.name, (seconds.get(reader.name) ?? 0) + t.seconds);
         cpu.get(reader.name)?.push(t.cpuMicros / BLOCK);
+      }
+      for (const [name, s] of blockSeconds) {
+        paired.get(name)?.push((blockSeconds.get(floor.name) ?? Number.NaN) / s);
       }
     }
     for (const [name, s] of seconds) rates.get(name)?.push(COUNT / s);
@@ -139,8 +150,10 @@ async function measure(list: Reader[], inFlight: number): Promise<Result[]> {
     return { name: r.name, rates: values, median: median(values) };
   });
   for (const r of list) {
+    const cpuPerRead = median(cpu.get(r.name) ?? []).toFixed(1);
+    const ratio = median(paired.get(r.name) ?? []).toFixed(2);
     console.log(
-      `  ${r.name.padEnd(20)} client CPU ${median(cpu.get(r.name) ?? []).toFixed(1)} µs/read`,
+      `  ${r.name.padEnd(20)} client CPU ${cpuPerRead} µs/read; block-paired rate × ${floor.name}: ${ratio}`,
     );
   }
   return results;

@@ -1,7 +1,7 @@
 /**
  * Real HTTP servers for HttpStore tests, on 127.0.0.1 and a free port:
  * - `startNginx(dir)`: Debian's nginx serving a directory (byte ranges, ETag, HEAD), in its own
- *   process, stopped by PID;
+ *   process under a watchdog shell, stopped by PID (and by the watchdog if we die first);
  * - `startFileServer(dir, options)`: a small node:http server over a directory that implements
  *   GET/HEAD/Range faithfully and, when `writable`, PUT (atomic, If-Match/If-None-Match) and
  *   DELETE (nginx-light has no WebDAV module); with range modes that imitate weaker servers
@@ -113,7 +113,15 @@ http {
 }
 `,
   );
-  const child = spawn(NGINX, ["-p", prefix, "-c", conf, "-e", errorLog], {
+  // A watchdog shell owns nginx: stopping it (by PID) stops nginx, and when this process dies
+  // without cleaning up (SIGKILL, a killed test worker) nginx goes within half a second.
+  const watchdog = [
+    `"$0" -p "$1" -c "$2" -e "$3" & n=$!`,
+    `trap 'kill $n 2>/dev/null; wait $n; exit 0' TERM INT`,
+    `while kill -0 ${process.pid} 2>/dev/null && kill -0 $n 2>/dev/null; do sleep 0.5; done`,
+    "kill $n 2>/dev/null; wait $n",
+  ].join("\n");
+  const child = spawn("/bin/sh", ["-c", watchdog, NGINX, prefix, conf, errorLog], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
