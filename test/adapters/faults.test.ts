@@ -91,6 +91,35 @@ describe("a 1,000-key copy through an HTTP server failing 10 % of requests", () 
   }, 60_000);
 });
 
+describe("withRetry over HttpStore", () => {
+  let server: FaultHttpServer;
+  beforeAll(async () => {
+    // Every request is answered 429 with `Retry-After: 1` until faults are switched off.
+    server = await startFaultHttpServer({ rate: 1, kinds: ["rateLimited"], retryAfterSeconds: 1 });
+    server.objects.set("k", new Uint8Array([1, 2, 3]));
+  });
+  afterAll(() => server?.stop());
+
+  it("waits the Retry-After the server sends before trying again", async () => {
+    const retries: RetryEvent[] = [];
+    const http = new HttpStore(server.url);
+    const store = withRetry(http, { baseDelayMs: 1, onRetry: (e) => retries.push(e) });
+    const started = performance.now();
+    const pending = store.get("/k");
+    await expect.poll(() => retries.length).toBe(1);
+    server.faults = false;
+    expect(await pending).toEqual(new Uint8Array([1, 2, 3]));
+    expect(retries[0]?.error).toMatchObject({
+      code: "RateLimited",
+      status: 429,
+      retryAfterMs: 1000,
+    });
+    expect(retries[0]?.delayMs).toBeGreaterThanOrEqual(1000);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(990);
+    await http.close();
+  });
+});
+
 describe("withTimeout over HttpStore", () => {
   let server: FaultHttpServer;
   beforeAll(async () => {

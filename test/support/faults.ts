@@ -493,7 +493,12 @@ function serveObject(
 ): number {
   const { objects, etags } = state;
   const current = objects.get(path);
-  const etag = etags.get(path);
+  let etag = etags.get(path);
+  if (current !== undefined && etag === undefined) {
+    // Objects a test put into the map directly get their etag on first sight.
+    etag = state.nextEtag();
+    etags.set(path, etag);
+  }
   const send = (status: number, headers: Record<string, string> = {}, payload?: Uint8Array) => {
     if (req.socket.destroyed) return status;
     const length = payload?.byteLength ?? 0;
