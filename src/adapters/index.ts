@@ -33,5 +33,5 @@ export {
 } from "./observe.js";
 export { PrefixStore, withPrefix } from "./prefix.js";
 export { ReadOnlyStore, withReadOnly } from "./read-only.js";
-export { type RetryEvent, type RetryOptions, RetryStore, sleep, withRetry } from "./retry.js";
+export { type RetryEvent, type RetryOptions, RetryStore, withRetry } from "./retry.js";
 export { type TimeoutOptions, TimeoutStore, withTimeout } from "./timeout.js";
