@@ -337,17 +337,19 @@ async function clearProxy(child: ChildProcess): Promise<void> {
   await ask(child, "clear");
 }
 
-// utime + stime of a process and its children (nginx's worker) from /proc, in microseconds.
+// utime + stime of a process and all its descendants (nginx's master and worker, whatever
+// wraps them) from /proc, in microseconds.
 async function procCpuMicros(pid: number): Promise<number> {
-  const children = await fs
-    .readFile(`/proc/${pid}/task/${pid}/children`, "utf8")
-    .then((text) => text.split(" ").filter(Boolean).map(Number))
-    .catch(() => [] as number[]);
   let ticks = 0;
-  for (const id of [pid, ...children]) {
-    const stat = await fs.readFile(`/proc/${id}/stat`, "utf8");
+  const pending = [pid];
+  while (pending.length > 0) {
+    const id = pending.pop() as number;
+    const stat = await fs.readFile(`/proc/${id}/stat`, "utf8").catch(() => "");
+    if (stat === "") continue;
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     ticks += Number(fields[11]) + Number(fields[12]);
+    const children = await fs.readFile(`/proc/${id}/task/${id}/children`, "utf8").catch(() => "");
+    pending.push(...children.split(" ").filter(Boolean).map(Number));
   }
   return ticks * 10_000; // clock ticks of 10 ms
 }

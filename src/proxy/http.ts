@@ -59,8 +59,12 @@ export function preflight(cors: CorsOptions): ProxyResponse {
 }
 
 /** A strong ETag from two 32-bit hashes. */
-export function etag(prefix: string, ...parts: number[]): string {
-  return `"${prefix}${parts.map((p) => (p >>> 0).toString(16).padStart(8, "0")).join("")}"`;
+export function etag(prefix: string, first: number, second: number): string {
+  return `"${prefix}${hex8(first)}${hex8(second)}"`;
+}
+
+function hex8(value: number): string {
+  return (value >>> 0).toString(16).padStart(8, "0");
 }
 
 /** Tells whether `If-None-Match` names this ETag (weak comparison, as RFC 9110 asks for GET). */

@@ -192,6 +192,8 @@ class ProxyCore {
   readonly #cors: CorsOptions;
   readonly #openStore: (url: string, options?: OpenOptions) => Promise<Store>;
   readonly #specs = new Map<string, ChunkOverrides>();
+  readonly #routes = new Map<string, Route>();
+  readonly #servedForms = new WeakMap<SourceArray, Map<string, ServedArray>>();
   readonly #encoders = new Map<number, Promise<ByteCodec>>();
   // 64 MiB of idle response buffers: 256 of the usual 256 KiB chunks.
   readonly #buffers = new BufferPool(64 * 1024 * 1024);
@@ -308,8 +310,19 @@ class ProxyCore {
         allow: "GET, HEAD, OPTIONS",
       });
     }
-    const route = parseRoute(pathOf(request.url), this.#table);
+    const route = this.#parseRoute(pathOf(request.url));
     if (route.kind !== "health") this.#authorize(request);
+    return route;
+  }
+
+  // Routes are pure functions of the path: the few thousand paths of a busy dataset are parsed once.
+  #parseRoute(path: string): Route {
+    let route = this.#routes.get(path);
+    if (route === undefined) {
+      route = parseRoute(path, this.#table);
+      if (this.#routes.size >= 4096) this.#routes.clear();
+      this.#routes.set(path, route);
+    }
     return route;
   }
 
@@ -410,11 +423,29 @@ class ProxyCore {
     const spec = header || path;
     const overrides = spec === "" ? EMPTY_OVERRIDES : this.#parseSpec(spec, header !== "");
     return {
+      specKey: spec,
       overrides,
       codec: route.codec,
       limits: this.#limits,
       matchPath: (prefix: Prefix) => (prefix === "/" ? `/${slot.name}` : prefix.slice(0, -1)),
     };
+  }
+
+  // The served form of an array for a request's overrides, computed once per spec and version.
+  #serve(source: SourceArray, context: ServeContext): ServedArray {
+    let forms = this.#servedForms.get(source);
+    if (forms === undefined) {
+      forms = new Map();
+      this.#servedForms.set(source, forms);
+    }
+    const key = `${context.specKey}|${context.codec ? context.codec.level : ""}`;
+    let served = forms.get(key);
+    if (served === undefined) {
+      served = serveArray(source, context);
+      if (forms.size >= 64) forms.clear();
+      forms.set(key, served);
+    }
+    return served;
   }
 
   #parseSpec(spec: string, fromHeader: boolean): ChunkOverrides {
@@ -443,7 +474,7 @@ class ProxyCore {
       body = encodeJson(rewriteZmetadata(parseJson(doc.bytes, key), prefix, context));
     } else if (name === ".zarray") {
       const source = this.#sourceFrom(slot, prefix, "v2", doc) as SourceArray;
-      const served = serveArray(source, context);
+      const served = this.#serve(source, context);
       if (served.rechunked) body = encodeJson(servedArrayDocument(served));
     } else if (name === "zarr.json") {
       const rewritten = rewriteZarrJson(
@@ -469,7 +500,7 @@ class ProxyCore {
     name: string,
     context: ServeContext,
   ): Promise<ProxyResponse> {
-    const served = serveArray(source, context);
+    const served = this.#serve(source, context);
     const planned = parseServedChunkKey(served, name);
     const entries = await this.#loadSources(slot, source, planned, request.signal);
     let h1 = combine(served.tag, 0x63686e6b);

@@ -77,6 +77,8 @@ export interface ServedArray {
 
 /** What a metadata rewrite needs to know about the request. */
 export interface ServeContext {
+  /** The overrides as written (a cache key for what is derived from them). */
+  specKey?: string;
   overrides: ChunkOverrides;
   codec: CodecChoice | undefined;
   limits: ProxyLimits;
