@@ -5,6 +5,7 @@ import {
   type OpenOptions,
   openReference,
   type SchemeTable,
+  type StoreOpener,
 } from "./open.js";
 import type { Store } from "./store.js";
 
@@ -21,6 +22,10 @@ export const NODE_SCHEMES: SchemeTable = {
   },
   http: openHttpNode,
   https: openHttpNode,
+  az: overUndici("az"),
+  abfs: overUndici("abfs"),
+  abfss: overUndici("abfss"),
+  gs: overUndici("gs"),
   car: async (url, options) => {
     const { openCarFile } = await import("./stores/ipld/car-file.node.js");
     return openCarFile(localPath(url, "car"), options);
@@ -31,6 +36,16 @@ export const NODE_SCHEMES: SchemeTable = {
     return openIcechunkStore(url, options, openStore);
   },
 };
+
+/** The portable opener of `scheme`, given undici's `request()` as transport unless the caller chose one. */
+function overUndici(scheme: string): StoreOpener {
+  return async (url, options) => {
+    const opener = BASE_SCHEMES[scheme] as StoreOpener;
+    if (options.transport !== undefined || options.fetch !== undefined) return opener(url, options);
+    const { undiciTransport } = await import("./stores/http-transport.node.js");
+    return opener(url, { ...options, transport: undiciTransport() });
+  };
+}
 
 /** HttpStore over undici's `request()` (the portable table's opener uses fetch). */
 async function openHttpNode(url: string, options: OpenOptions): Promise<Store> {

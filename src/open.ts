@@ -31,7 +31,10 @@ export const BASE_SCHEMES: SchemeTable = {
   https: openHttp,
   swift: openSwift,
   s3: openBucket,
-  gs: openBucket,
+  gs: openGs,
+  az: openAzure,
+  abfs: openAzure,
+  abfss: openAzure,
   ipfs: openIpfs,
   reference: (url, options) => openReference(url, options, openStore),
   icechunk: async (url, options) => {
@@ -61,6 +64,21 @@ export async function openReference(
 async function openBucket(url: string, options: OpenOptions): Promise<Store> {
   const { openS3Store } = await import("./stores/s3/index.js");
   return openS3Store(url, options);
+}
+
+/**
+ * `gs://bucket/prefix`: GcsStore over the JSON API when a token, a token provider, anonymous
+ * mode or GOOGLE_OAUTH_ACCESS_TOKEN is there; otherwise S3Store over the XML API (HMAC keys).
+ */
+async function openGs(url: string, options: OpenOptions): Promise<Store> {
+  const { openGcsStore, wantsGcsJsonApi } = await import("./stores/gcs/index.js");
+  return wantsGcsJsonApi(options) ? openGcsStore(url, options) : openBucket(url, options);
+}
+
+/** AzureBlobStore for `az://container/prefix` and `abfs[s]://container@account.dfs.core.windows.net/prefix`. */
+async function openAzure(url: string, options: OpenOptions): Promise<Store> {
+  const { openAzureStore } = await import("./stores/azure/index.js");
+  return openAzureStore(url, options);
 }
 
 /** SwiftStore for `swift://container/prefix`, credentials from the options or the environment. */
