@@ -27,32 +27,35 @@ export class PrefixStore extends ForwardingStore {
     this.#base = this.prefix.slice(0, -1);
   }
 
-  override async get(key: AbsolutePath, options?: CallOptions): Promise<Uint8Array | undefined> {
-    return this.inner.get(this.#in(key), options);
+  // Not `async`: an async method returning the inner promise costs extra ticks per call; a key
+  // that fails validation still becomes a rejection, never a synchronous throw.
+  override get(key: AbsolutePath, options?: CallOptions): Promise<Uint8Array | undefined> {
+    const path = this.#in(key);
+    return typeof path === "string" ? this.inner.get(path, options) : path;
   }
 
-  override async getRange(
+  override getRange(
     key: AbsolutePath,
     range: RangeQuery,
     options?: CallOptions,
   ): Promise<Uint8Array | undefined> {
-    return this.inner.getRange(this.#in(key), range, options);
+    const path = this.#in(key);
+    return typeof path === "string" ? this.inner.getRange(path, range, options) : path;
   }
 
-  override async stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined> {
-    return this.inner.stat(this.#in(key), options);
+  override stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined> {
+    const path = this.#in(key);
+    return typeof path === "string" ? this.inner.stat(path, options) : path;
   }
 
-  override async put(
-    key: AbsolutePath,
-    value: Uint8Array,
-    options?: SetOptions,
-  ): Promise<SetResult> {
-    return this.inner.put(this.#in(key), value, options);
+  override put(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<SetResult> {
+    const path = this.#in(key);
+    return typeof path === "string" ? this.inner.put(path, value, options) : path;
   }
 
-  override async delete(key: AbsolutePath, options?: CallOptions): Promise<void> {
-    return this.inner.delete(this.#in(key), options);
+  override delete(key: AbsolutePath, options?: CallOptions): Promise<void> {
+    const path = this.#in(key);
+    return typeof path === "string" ? this.inner.delete(path, options) : path;
   }
 
   override async deletePrefix(prefix: string, options?: CallOptions): Promise<void> {
@@ -75,8 +78,13 @@ export class PrefixStore extends ForwardingStore {
     };
   }
 
-  #in(key: AbsolutePath): AbsolutePath {
-    return (this.#base + toKey(key)) as AbsolutePath;
+  // The inner key, or a rejected promise when the key is invalid.
+  #in(key: AbsolutePath): AbsolutePath | Promise<never> {
+    try {
+      return (this.#base + toKey(key)) as AbsolutePath;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #inFolder(prefix: string | undefined): Prefix {
