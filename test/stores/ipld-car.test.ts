@@ -128,6 +128,19 @@ describe("CAR import", () => {
     expect((await fromIterable.freeze()).toString()).toBe(ROOT);
   });
 
+  it("carries empty values and a value at the end of every chunk boundary", async () => {
+    const store = new IPLDStore();
+    await store.set("/empty", new Uint8Array(0));
+    await store.set("/one", Uint8Array.of(1));
+    const car = await store.toCar();
+    for (const size of [1, 2, 3, 37, 38, 39]) {
+      const copy = new IPLDStore();
+      await copy.importCar(slowly(car, size));
+      expect(await copy.get("/empty")).toEqual(new Uint8Array(0));
+      expect(await copy.get("/one")).toEqual(Uint8Array.of(1));
+    }
+  });
+
   it("rejects a block whose bytes do not match its CID, naming the CID", async () => {
     const car = await (await readmeStore()).toCar();
     const bad = car.slice();

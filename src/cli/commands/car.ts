@@ -180,6 +180,7 @@ async function openCar(path: string, io: CliIO): Promise<{ store: IPLDStore; roo
   try {
     const root = await store.importCar(createReadStream(path, { highWaterMark: 1 << 20 }), {
       signal: io.signal,
+      adopt: true,
     });
     return { store, root: root.toString() };
   } catch (error) {

@@ -56,7 +56,8 @@ export async function openCarFile(path: string, options: CarFileOptions = {}): P
   if (options.mode === "w") return new CarFileStore(path, options);
   const store = new IPLDStore(undefined, { ...options, readOnly: true });
   try {
-    await store.importCar(createReadStream(path, { highWaterMark: 1 << 20 }));
+    // File streams never reuse their chunks: blocks are kept without a copy.
+    await store.importCar(createReadStream(path, { highWaterMark: 1 << 20 }), { adopt: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") {
       throw new StoreError({

@@ -14,7 +14,15 @@ import { varint } from "multiformats";
 import { CID } from "multiformats/cid";
 import { StoreError, throwIfAborted } from "../../errors.js";
 import type { CallOptions } from "../../store.js";
-import { type AnyCID, blockMatches, cidKey, createCid, DAG_CBOR, DAG_PB } from "./blocks.js";
+import {
+  type AnyCID,
+  type Block,
+  blockMatches,
+  cidKey,
+  createCid,
+  DAG_CBOR,
+  DAG_PB,
+} from "./blocks.js";
 import type { CAStore } from "./castore.js";
 import { decodeDagCbor, encodeDagCbor, forEachLink } from "./dag-cbor.js";
 
@@ -24,9 +32,7 @@ const BACKEND = "CAR";
 export type CarSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /** A block read from a CAR, with where it sits in the file. */
-export interface CarBlock {
-  cid: AnyCID;
-  bytes: Uint8Array;
+export interface CarBlock extends Block {
   /** Byte offset of the section (its length varint) in the CAR. */
   offset: number;
   /** Byte offset of the block's payload (after the CID) in the CAR. */
@@ -46,6 +52,11 @@ export interface ReadCarOptions extends CallOptions {
   verify?: boolean;
   /** The largest section accepted, in bytes (default 256 MiB: a guard against garbage lengths). */
   maxSectionSize?: number;
+  /**
+   * The source hands its chunks over and never reuses them (Node's file streams, fetch bodies),
+   * so blocks that are views of them may be kept without copying. Default false.
+   */
+  adopt?: boolean;
 }
 
 const DEFAULT_MAX_SECTION = 256 * 1024 * 1024;
@@ -64,6 +75,8 @@ class ByteQueue {
   #done = false;
   /** Absolute offset of the next byte to take. */
   offset = 0;
+  /** Whether the last `take` assembled a new buffer (true) or returned a view of the input. */
+  copied = false;
 
   constructor(source: CarSource) {
     if (source instanceof Uint8Array) {
@@ -114,6 +127,8 @@ class ByteQueue {
 
   /** Takes `n` buffered bytes (a view of one chunk when they lie in one, else a copy). */
   take(n: number): Uint8Array {
+    this.copied = false;
+    if (n === 0) return new Uint8Array(0);
     const first = this.#chunks[0] as Uint8Array;
     let out: Uint8Array;
     if (first.byteLength > n) {
@@ -123,6 +138,7 @@ class ByteQueue {
       out = first;
       this.#chunks.shift();
     } else {
+      this.copied = true;
       out = new Uint8Array(n);
       let at = 0;
       while (at < n) {
@@ -229,21 +245,21 @@ async function* readBlocks(queue: ByteQueue, options: ReadCarOptions): AsyncGene
           partial,
         );
       }
-      const section = queue.take(length);
-      const [cid, cidLength] = parseSectionCid(section, offset);
-      const bytes = section.subarray(cidLength);
+      // The CID first (small, copied if it straddles chunks), then the block: a view of the
+      // input when it lies in one chunk, so large blocks are not copied here.
+      const head = queue.peek(Math.min(length, CID_HEAD_MAX + 64));
+      const [cid, cidLength] = parseSectionCid(head, offset);
+      queue.take(cidLength);
+      const payloadOffset = queue.offset;
+      const bytes = queue.take(length - cidLength);
+      const owned = queue.copied || options.adopt === true;
       if (verify && !(await blockMatches(cid, bytes))) {
         throw carError(
           `CAR block ${cidKey(cid)} at byte ${offset} does not match its hash: the file is corrupted`,
           cidKey(cid),
         );
       }
-      yield {
-        cid,
-        bytes,
-        offset,
-        payloadOffset: offset + (queue.offset - offset - length) + cidLength,
-      };
+      yield { cid, bytes, offset, payloadOffset, owned };
     }
   } finally {
     await queue.return();

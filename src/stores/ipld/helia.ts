@@ -133,9 +133,8 @@ export class HeliaCAStore implements CAStore {
     throwIfAborted(options?.signal, "set", cidKey(block.cid));
     if (identityBlock(block.cid)) return;
     // Copied: the node keeps what it is given, and callers may reuse their buffers.
-    await this.#helia.blockstore.put(block.cid, copyBytes(block.bytes), {
-      signal: options?.signal,
-    });
+    const bytes = block.owned ? block.bytes : copyBytes(block.bytes);
+    await this.#helia.blockstore.put(block.cid, bytes, { signal: options?.signal });
   }
 
   async has(cid: AnyCID, options?: CallOptions): Promise<boolean> {

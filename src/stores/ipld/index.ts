@@ -34,7 +34,7 @@ export {
 export { decodeDagCbor, encodeDagCbor } from "./dag-cbor.js";
 export { GatewayCAStore, type GatewayCAStoreOptions } from "./gateway.js";
 export { HeliaCAStore, type HeliaCAStoreOptions, type HeliaLike } from "./helia.js";
-export { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
+export { type ImportCarOptions, IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
 export {
   floatRepr,
   JsonFloat,

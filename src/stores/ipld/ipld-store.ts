@@ -12,7 +12,7 @@ import type {
   StatResult,
   Store,
 } from "../../store.js";
-import { type AnyCID, cidKey, copyBytes, DAG_CBOR, parseCid, rawEtag } from "./blocks.js";
+import { type AnyCID, cidKey, copyBytes, DAG_CBOR, parseCid, RAW, rawEtag } from "./blocks.js";
 import { type CarSource, collectBytes, exportCar, readCar } from "./car.js";
 import { type CAStore, MappingCAStore } from "./castore.js";
 import { decodeDagCbor, encodeDagCbor, forEachLink } from "./dag-cbor.js";
@@ -23,7 +23,7 @@ import {
   findInvalidInline,
   Inline,
   insert,
-  type Leaf,
+  Leaf,
   lookup,
   remove,
   V2_METADATA_NAMES,
@@ -47,6 +47,15 @@ export interface IPLDStoreOptions {
   maxBlockSize?: number;
   /** Reject every write with `ReadOnly`. */
   readOnly?: boolean;
+}
+
+/** Options for `importCar`. */
+export interface ImportCarOptions extends CallOptions {
+  /**
+   * The source never reuses the chunks it yields (Node file streams, fetch bodies), so blocks
+   * are kept without a copy. Default false (every block is copied).
+   */
+  adopt?: boolean;
 }
 
 const BACKEND = "IPLDStore";
@@ -162,10 +171,15 @@ export class IPLDStore implements Store {
   }
 
   async set(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<void> {
-    await this.put(key, value, options);
+    await this.#write(key, value, options);
   }
 
   async put(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<SetResult> {
+    const node = await this.#write(key, value, options);
+    return { etag: node instanceof Inline ? await inlineEtag(node) : node.etag };
+  }
+
+  async #write(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<Leaf | Inline> {
     throwIfAborted(options?.signal, "set", key);
     const path = toKey(key);
     this.#assertWritable("set", path);
@@ -181,14 +195,21 @@ export class IPLDStore implements Store {
     const parts = path.slice(1).split("/");
     this.#checkFolderNames(parts, path);
     const name = parts[parts.length - 1] as string;
-    const node = this.#inlineNames.has(name)
-      ? await parseInline(value, path)
-      : await storeValue(this.#castore, value, this.#layout, { signal: options?.signal });
-    const etag = node instanceof Inline ? await inlineEtag(node) : node.etag;
-    await this.#checkCondition(path, parts, options);
+    let node: Leaf | Inline;
+    if (this.#inlineNames.has(name)) node = await parseInline(value, path);
+    else {
+      // The common case takes no await: a synchronous put into private memory (see putSync).
+      const cid = this.#layout ? undefined : this.#castore.putSync?.(value, RAW);
+      node = cid
+        ? new Leaf(cid, undefined, value.byteLength)
+        : await storeValue(this.#castore, value, this.#layout, { signal: options?.signal });
+    }
+    if (options?.ifNoneMatch !== undefined || options?.ifMatch !== undefined) {
+      await this.#checkCondition(path, parts, options);
+    }
     insert(this.#tree, parts, node);
     this.#changed();
-    return { etag };
+    return node;
   }
 
   async delete(key: AbsolutePath, options?: CallOptions): Promise<void> {
@@ -302,7 +323,7 @@ export class IPLDStore implements Store {
    * the block store has. Nothing changes in the store (the tree stays as it was) until the whole
    * CAR checked out; blocks already copied to the block store stay there, unreferenced.
    */
-  async importCar(car: CarSource, options?: CallOptions): Promise<AnyCID> {
+  async importCar(car: CarSource, options?: ImportCarOptions): Promise<AnyCID> {
     const reader = await readCar(car, options);
     if (reader.roots.length !== 1) {
       throw new StoreError({
@@ -416,7 +437,6 @@ function folderParts(prefix: Prefix): string[] {
 async function parseInline(value: Uint8Array, key: string): Promise<Inline> {
   try {
     const inline = new Inline(parseJsonBytes(value));
-    inline.etag = await rawEtag(inline.json());
     return inline;
   } catch (cause) {
     if (!(cause instanceof JsonSyntaxError)) throw cause;

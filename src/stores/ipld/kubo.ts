@@ -151,7 +151,7 @@ export class KuboCAStore implements CAStore {
       if (failure) break;
       if (identityBlock(block.cid)) continue;
       // Copied: stream readers may hand out views of buffers they reuse.
-      batch.push({ cid: block.cid, bytes: copyBytes(block.bytes) });
+      batch.push({ cid: block.cid, bytes: block.owned ? block.bytes : copyBytes(block.bytes) });
       size += block.bytes.byteLength;
       if (size >= this.#batchBytes) {
         launch(batch);

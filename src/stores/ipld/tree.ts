@@ -4,7 +4,7 @@
  * every other value is a link to a raw block.
  */
 import { StoreError } from "../../errors.js";
-import type { AnyCID } from "./blocks.js";
+import { type AnyCID, cidKey } from "./blocks.js";
 import { type HasIpldForm, IPLD_FORM } from "./dag-cbor.js";
 import { dagCborProblem, type JsonValue, stringifyJson } from "./json-numbers.js";
 
@@ -37,8 +37,7 @@ const encoder = new TextEncoder();
 export class Leaf implements HasIpldForm {
   /** The value's size in bytes when known (set here, or read back). */
   size: number | undefined;
-  /** The quoted etag: the raw CID of a one-block value, the CID of the piece list otherwise. */
-  readonly etag: string;
+  #etag: string | undefined;
   constructor(
     readonly link: AnyCID | readonly AnyCID[],
     etag?: string,
@@ -46,7 +45,12 @@ export class Leaf implements HasIpldForm {
   ) {
     this.size = size;
     if (etag === undefined && Array.isArray(link)) throw new Error("a piece list needs its etag");
-    this.etag = etag ?? `"${(link as AnyCID).toString()}"`;
+    this.#etag = etag;
+  }
+  /** The quoted etag: the raw CID of a one-block value, the CID of the piece list otherwise. */
+  get etag(): string {
+    this.#etag ??= `"${cidKey(this.link as AnyCID)}"`;
+    return this.#etag;
   }
   [IPLD_FORM](): unknown {
     return this.link;
