@@ -170,7 +170,8 @@ export class MemoryStore implements Store {
     }
     this.#checkCondition(key, options);
     const etag = this.#nextEtag();
-    this.#data.set(key, value.slice());
+    // Uint8Array's slice, not the value's own: Buffer#slice returns a view, not a copy.
+    this.#data.set(key, Uint8Array.prototype.slice.call(value));
     this.#meta.set(key, { etag, lastModified: new Date() });
     return { etag };
   }

@@ -25,7 +25,12 @@ import { type IcechunkModule, loadIcechunk } from "./load.js";
 import { icechunkStorage } from "./storage.js";
 
 export { mapIcechunkError } from "./errors.js";
-export { ICECHUNK_INSTALL_HINT, type IcechunkModule, loadIcechunk } from "./load.js";
+export {
+  disposeIcechunk,
+  ICECHUNK_INSTALL_HINT,
+  type IcechunkModule,
+  loadIcechunk,
+} from "./load.js";
 export { backendFor, type IcechunkStorageBackend, icechunkStorage } from "./storage.js";
 
 /** A version to look at: the tip of a branch (writable), a tag or a snapshot (read-only). */
@@ -171,7 +176,7 @@ export class IcechunkStore implements Store {
   async get(key: AbsolutePath, options?: CallOptions): Promise<Uint8Array | undefined> {
     const path = toKey(key);
     throwIfAborted(options?.signal, "get", path);
-    return this.#read("get", path, async (store) => (await store.get(path.slice(1))) ?? undefined);
+    return this.#read("get", path, async (store) => ownCopy(await store.get(path.slice(1))));
   }
 
   async getRange(
@@ -188,7 +193,7 @@ export class IcechunkStore implements Store {
     if (start === end) return new Uint8Array(0);
     return this.#read("getRange", path, async (store) => {
       const bytes = await store.getRange(path.slice(1), { offset: start, length: end - start });
-      return bytes ?? undefined;
+      return ownCopy(bytes);
     });
   }
 
@@ -567,6 +572,14 @@ function checkRefName(name: string, kind: string): void {
       backend: BACKEND,
     });
   }
+}
+
+/**
+ * The bindings return Buffers over memory Icechunk may reuse; callers such as zarrita decode and
+ * edit chunks in place, so each read gets bytes of its own (a plain Uint8Array, not a Buffer).
+ */
+function ownCopy(bytes: Uint8Array | null): Uint8Array | undefined {
+  return bytes === null ? undefined : Uint8Array.prototype.slice.call(bytes);
 }
 
 function absentOrThrow(error: unknown, operation: string, path: AbsolutePath): undefined {

@@ -50,3 +50,29 @@ function firstLine(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
   return text.split("\n")[0] ?? text;
 }
+
+const DISPOSE = Symbol.for("napi.rs.wasi.dispose");
+
+/**
+ * Starts stopping the WASM build's worker threads, which otherwise keep a Node process alive after its
+ * work is done; call it once when the process is finished with Icechunk (nothing Icechunk can
+ * be used afterwards). The native build has nothing to stop.
+ */
+export async function disposeIcechunk(): Promise<void> {
+  for (const name of ["@earthmover/icechunk", "@earthmover/icechunk-wasm32-wasi"]) {
+    let imported: Record<PropertyKey, unknown>;
+    try {
+      imported = (await import(name)) as Record<PropertyKey, unknown>;
+    } catch {
+      continue;
+    }
+    const binding = (imported.default ?? imported) as Record<PropertyKey, unknown>;
+    const dispose = binding[DISPOSE];
+    if (typeof dispose === "function") {
+      // Not awaited: once the workers are gone nothing is left to settle the teardown's promise,
+      // and a top-level await on it would end the process with code 13.
+      Promise.resolve((dispose as () => Promise<void>).call(binding)).catch(() => {});
+    }
+    return;
+  }
+}

@@ -141,7 +141,10 @@ async function putObject(
   { path, data, previousVersion }: StoragePutObjectArgs,
 ): Promise<StorageVersionedUpdateResult> {
   const key = keyOf(path);
-  return guard("putObject", path, () => writeIf(store, key, data, previousVersion));
+  // The bytes are a view into Icechunk's memory (the WASM build's linear memory), reused once
+  // this callback yields: copy them before the first await.
+  const bytes = copyOf(data);
+  return guard("putObject", path, () => writeIf(store, key, bytes, previousVersion));
 }
 
 async function copyObject(
@@ -281,6 +284,11 @@ const IMMUTABLE_FOLDERS = ["chunks/", "manifests/", "snapshots/", "transactions/
 
 function isImmutable(path: string): boolean {
   return IMMUTABLE_FOLDERS.some((folder) => path.startsWith(folder));
+}
+
+function copyOf(data: Uint8Array): Uint8Array {
+  // Not data.slice(): Buffer#slice returns a view.
+  return Uint8Array.prototype.slice.call(data);
 }
 
 function versionOf(stat: StatResult): StorageVersionInfo {
