@@ -74,7 +74,7 @@ describeLive("Icechunk repositories on a real OpenStack Swift", swiftAvailable, 
 
     const tip = await IcechunkStore.open(swiftStore("icechunk", "repos/air"), { readOnly: true });
     const airNow = await zarr.open(zarr.root(tip).resolve("air"), { kind: "array" });
-    expect((await zarr.get(airNow)).data[0]).toBe(-1);
+    expect(((await zarr.get(airNow)).data as Float32Array)[0]).toBe(-1);
     expect((await tip.log()).map((s) => s.message)).toEqual([
       "cold corner",
       "air and big",
