@@ -113,6 +113,8 @@ export interface RechunkProxyOptions {
   cacheControl?: { metadata?: string; chunks?: string };
   /** The clock (tests pass their own). */
   now?: () => number;
+  /** An HTML page answered at `/` to browsers (`Accept: text/html`); others get the JSON index. */
+  page?: string;
 }
 
 /** Counters for `/metrics` and tests. */
@@ -353,6 +355,15 @@ class ProxyCore {
         headers: { "content-type": "text/plain; version=0.0.4", ...NO_STORE },
         body: request.method === "HEAD" ? undefined : body,
       };
+    }
+    if (route.kind === "index" && this.#options.page !== undefined) {
+      if (request.headers.get("accept")?.includes("text/html")) {
+        const body = new TextEncoder().encode(this.#options.page);
+        return bodyResponse(request, body, {
+          "content-type": "text/html; charset=utf-8",
+          ...NO_STORE,
+        });
+      }
     }
     if (route.kind === "index") return jsonResponse(200, this.#index(), NO_STORE);
     if (this.#inflight > this.#limits.maxConcurrentRequests) {

@@ -3,6 +3,7 @@ import { getJson } from "../../helpers.js";
 import { redactUrl } from "../../http/status.js";
 import { createRechunkProxy, type RechunkProxyOptions } from "../../proxy/index.js";
 import { nodeDecompressors, serve } from "../../proxy/node.js";
+import { VIEWER_PAGE } from "../../proxy/ui/page.js";
 import type { Store } from "../../store.js";
 import { parseCommandArgs, parseCount } from "../format.js";
 import { type Command, EXIT, UsageError } from "../io.js";
@@ -60,6 +61,7 @@ export const command: Command = {
         allow,
         openStore: (url, opts) => openTarget(url, io, { ...opts, readOnly: true }),
         decompressors: nodeDecompressors,
+        page: VIEWER_PAGE,
         env: io.env,
         limits: {
           ...(values["payload-limit"] && { payloadBytes: values["payload-limit"] }),
