@@ -26,6 +26,9 @@ export const NODE_SCHEMES: SchemeTable = {
   abfs: overUndici("abfs"),
   abfss: overUndici("abfss"),
   gs: overUndici("gs"),
+  s3: async (url, options) => (await import("./stores/s3/index.node.js")).openS3Store(url, options),
+  swift: async (url, options) =>
+    (await import("./stores/swift/index.node.js")).openSwiftStore(url, options),
   car: async (url, options) => {
     const { openCarFile } = await import("./stores/ipld/car-file.node.js");
     return openCarFile(localPath(url, "car"), options);

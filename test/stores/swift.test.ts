@@ -10,13 +10,16 @@ import {
   acquireToken,
   getenvAuth,
   isPublic,
+  SwiftStore as PortableSwiftStore,
   parseSwiftUrl,
-  SwiftStore,
   type SwiftStoreOptions,
   setPublic,
   tempUrl,
   togglePublic,
 } from "../../src/stores/swift/index.js";
+// The Node entry's store (undici transport) is the one Node users get; the portable one
+// (fetch) runs the read-only conformance and the short-body case below.
+import { SwiftStore } from "../../src/stores/swift/index.node.js";
 import { describeConformance } from "../../src/testing/vitest.js";
 import { describeLive } from "../support/live.js";
 import {
@@ -84,7 +87,11 @@ describeLive("SwiftStore against a real Swift", swiftAvailable, () => {
     async () => {
       // Read-only stores report a missing container as an error: the container must exist.
       await raw("/conformance-ro", { method: "PUT" });
-      return make({ container: "conformance-ro", readOnly: true });
+      return new PortableSwiftStore({
+        container: "conformance-ro",
+        storageOptions: { authurl: swift.authUrl, user: swift.user, key: swift.key },
+        readOnly: true,
+      });
     },
     { writer: () => make({ container: "conformance-ro" }) },
   );
@@ -485,19 +492,23 @@ describeLive("SwiftStore against a real Swift", swiftAvailable, () => {
       const server = await shortBodyServer();
       try {
         const address = server.address() as { port: number };
-        const store = new SwiftStore({
+        const options = {
           container: "c",
           storageOptions: {
             preauthurl: `http://127.0.0.1:${address.port}/v1/AUTH_x`,
             preauthtoken: "t",
           },
-        });
-        const error = await rejection(store.get("/foo/0.0"));
-        expect(error.code).toBe("Integrity");
-        expect(error.retryable).toBe(true);
-        expect(error.message).toContain("/foo/0.0");
-        expect(error.message).toContain("'c'");
-        expect(error.message).toMatch(/ended after 10 of 100 bytes/);
+        };
+        // Both transports: undici (Node's default) and fetch.
+        for (const store of [new SwiftStore(options), new PortableSwiftStore(options)]) {
+          const error = await rejection(store.get("/foo/0.0"));
+          expect(error.code).toBe("Integrity");
+          expect(error.retryable).toBe(true);
+          expect(error.message).toContain("/foo/0.0");
+          expect(error.message).toContain("'c'");
+          expect(error.message).toMatch(/ended after 10 of 100 bytes/);
+          await store.close();
+        }
       } finally {
         server.close();
       }

@@ -5,7 +5,7 @@ import {
   parseSwiftUrl,
   SwiftStore,
   setPublic,
-} from "../../stores/swift/index.js";
+} from "../../stores/swift/index.node.js";
 import { parseCommandArgs } from "../format.js";
 import { type CliIO, type Command, EXIT, UsageError } from "../io.js";
 
@@ -71,10 +71,15 @@ async function publicAccess(args: string[], io: CliIO): Promise<number> {
   }
   const { container, prefix } = parseSwiftUrl(url);
   const store = new SwiftStore({ container, prefix, storageOptions: getenvAuth(io.env) });
-  if (mode !== "status") await setPublic(store, mode === "on", { signal: io.signal });
-  const state = (await isPublic(store, { signal: io.signal })) ? "public" : "private";
-  io.stdout.write(`${state}\t${await store.url()}\n`);
-  return EXIT.ok;
+  try {
+    if (mode !== "status") await setPublic(store, mode === "on", { signal: io.signal });
+    const state = (await isPublic(store, { signal: io.signal })) ? "public" : "private";
+    io.stdout.write(`${state}\t${await store.url()}\n`);
+    return EXIT.ok;
+  } finally {
+    // Idle keep-alive sockets would hold the process open for seconds.
+    await store.close();
+  }
 }
 
 /** Single-quotes a value for POSIX shells. */

@@ -3,7 +3,7 @@
  * anonymously), transport failures, error replies and short bodies as `StoreError`s.
  */
 import type { StoreOperation } from "../../errors.js";
-import { BodyCollector, expectedLength } from "../http-transport.js";
+import { type HttpResponse, TruncatedBodyError } from "../http-transport.js";
 import type { CredentialSource } from "./credentials.js";
 import { mapS3Error, mapS3Transport, parseS3Error, s3Error } from "./errors.js";
 import {
@@ -15,7 +15,21 @@ import {
   UNSIGNED_PAYLOAD,
 } from "./signing.js";
 
-type FetchLike = typeof globalThis.fetch;
+/**
+ * What an S3Store sends requests through: HttpStore's transports fit (`fetchTransport()`
+ * anywhere, `undiciTransport()` on Node), with POST for multipart uploads and batch deletes.
+ */
+export interface S3Transport {
+  readonly name: string;
+  request(request: {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body?: Uint8Array | undefined;
+    signal?: AbortSignal | undefined;
+  }): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
 
 /** One request: the bucket itself, or an object in it. */
 export interface S3Call {
@@ -41,7 +55,7 @@ export interface S3ClientOptions {
   credentials: CredentialSource | undefined;
   /** Sign the body's SHA-256 (true) or send `UNSIGNED-PAYLOAD` (false). */
   signPayload: boolean;
-  fetch: FetchLike;
+  transport: S3Transport;
 }
 
 // Credentials from a provider may expire between a check and the server reading them: these
@@ -87,33 +101,39 @@ export class S3Client {
    * Signs and sends a call; returns the response whatever its status. With a credential
    * provider, an expired-token reply makes it ask the provider once more and resend.
    */
-  async send(call: S3Call): Promise<Response> {
+  async send(call: S3Call): Promise<HttpResponse> {
     const response = await this.#sendOnce(call);
     if ((response.status === 400 || response.status === 403) && this.#options.credentials) {
       if (call.method === "HEAD") return response;
-      const text = await response.text();
-      const code = parseS3Error(text).code;
+      const buffered = await bufferResponse(response, call, this.bucket);
+      const code = parseS3Error(decoder.decode(await buffered.read())).code;
       if (code !== undefined && STALE_CREDENTIAL_CODES.has(code)) {
         this.#options.credentials.invalidate();
         return this.#sendOnce(call);
       }
-      return new Response(text, { status: response.status, headers: response.headers });
+      return buffered;
     }
     return response;
   }
 
+  /** The transport, for closing. */
+  get transport(): S3Transport {
+    return this.#options.transport;
+  }
+
   /** Sends a call and throws the mapped error for a status outside `ok`. */
-  async expect(call: S3Call, ok: (status: number) => boolean): Promise<Response> {
+  async expect(call: S3Call, ok: (status: number) => boolean): Promise<HttpResponse> {
     const response = await this.send(call);
     if (!ok(response.status)) throw await this.error(response, call);
     return response;
   }
 
   /** The `StoreError` for a failed response (its XML body names the reason). */
-  async error(response: Response, call: S3Call): Promise<Error> {
+  async error(response: HttpResponse, call: S3Call): Promise<Error> {
     let text = "";
     try {
-      text = call.method === "HEAD" ? "" : await response.text();
+      // Error replies are small XML documents; a huge body is not read whole.
+      text = call.method === "HEAD" ? "" : decoder.decode(await response.read(ERROR_BODY_LIMIT));
     } catch {
       // The status alone will have to do.
     }
@@ -122,7 +142,7 @@ export class S3Client {
       bucket: this.bucket,
       key: call.key,
       object: call.object,
-      retryAfter: response.headers.get("retry-after"),
+      retryAfter: response.header("retry-after"),
       region: this.region,
       anonymous: this.anonymous,
     });
@@ -136,7 +156,7 @@ export class S3Client {
       .href;
   }
 
-  async #sendOnce(call: S3Call): Promise<Response> {
+  async #sendOnce(call: S3Call): Promise<HttpResponse> {
     const url = this.url(call.object, call.query);
     const headers: Record<string, string> = { ...call.headers };
     try {
@@ -148,12 +168,12 @@ export class S3Client {
           await this.#signer.sign({ method: call.method, url, headers, payloadHash }, credentials),
         );
       }
-      return await this.#options.fetch(url.href, {
+      return await this.#options.transport.request({
         method: call.method,
+        url: url.href,
         headers,
-        // TS 5.9 types BodyInit over ArrayBuffer only; other Uint8Arrays send the same.
-        body: (call.body ?? null) as BodyInit | null,
-        signal: call.signal ?? null,
+        body: call.body,
+        signal: call.signal,
       });
     } catch (cause) {
       if (cause instanceof Error && cause.name === "StoreError") throw cause;
@@ -172,43 +192,42 @@ export class S3Client {
 }
 
 /**
- * Reads a whole body, checked against `Content-Length`: a connection that ends early is a
- * retryable `Integrity` error saying how many bytes came, never a short value.
+ * Reads a whole body, checked against `Content-Length` by the transport: a connection that
+ * ends early is a retryable `Integrity` error saying how many bytes came, never a short value.
  */
 export async function readS3Body(
-  response: Response,
+  response: HttpResponse,
   call: S3Call,
   bucket: string,
 ): Promise<Uint8Array> {
-  const expected = expectedLength(
-    response.headers.get("content-length") ?? undefined,
-    response.headers.get("content-encoding") ?? undefined,
-  );
-  const body = response.body;
-  if (body === null) return new Uint8Array(0);
-  const collector = new BodyCollector(expected);
-  const reader = body.getReader();
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      collector.add(value);
-    }
+    return await response.read();
   } catch (cause) {
-    if (call.signal?.aborted) {
-      throw mapS3Transport(
-        cause,
-        { operation: call.operation, bucket, key: call.key },
-        call.signal,
-      );
+    if (cause instanceof TruncatedBodyError && !call.signal?.aborted) {
+      throw shortBody(call, bucket, cause.received, cause.expected, cause);
     }
-    throw shortBody(call, bucket, collector.received, expected, cause);
+    throw mapS3Transport(cause, { operation: call.operation, bucket, key: call.key }, call.signal);
   }
-  if (expected !== undefined && collector.received !== expected) {
-    throw shortBody(call, bucket, collector.received, expected);
-  }
-  return collector.bytes();
 }
+
+/** Reads a response's body now and returns a response that serves it again. */
+export async function bufferResponse(
+  response: HttpResponse,
+  call: S3Call,
+  bucket: string,
+): Promise<HttpResponse> {
+  const bytes = await readS3Body(response, call, bucket);
+  return {
+    status: response.status,
+    header: (name) => response.header(name),
+    read: async (limit) => (limit === undefined ? bytes : bytes.subarray(0, limit)),
+    discard: async () => {},
+  };
+}
+
+const decoder = new TextDecoder();
+// S3 error documents are a few hundred bytes.
+const ERROR_BODY_LIMIT = 16 * 1024;
 
 function shortBody(
   call: S3Call,

@@ -1,10 +1,11 @@
 /**
  * `zarrstore/s3`: Zarr stores in S3 buckets and S3-compatible services (MinIO, Ceph, Swift's
- * s3api, Google Cloud Storage's XML API with HMAC keys). SigV4 over `fetch`, no SDK: runs on
- * Node, in browsers and in fetch-based runtimes.
+ * s3api, Google Cloud Storage's XML API with HMAC keys). SigV4 over WebCrypto, no SDK: runs on
+ * Node (through undici, see index.node.ts), in browsers and in fetch-based runtimes.
  */
 import { StoreError } from "../../errors.js";
 import type { OpenOptions } from "../../open.js";
+import type { S3Transport } from "./client.js";
 import { processEnv, type S3CredentialProvider, type S3Credentials } from "./credentials.js";
 import { S3Store } from "./store.js";
 
@@ -54,10 +55,14 @@ export function parseBucketUrl(url: string): { scheme: string; bucket: string; p
  * (`endpoint`, `region`, `credentials`, `anonymous`, `forcePathStyle`, `profile`) or the
  * environment (`AWS_*`, `~/.aws`). Conditional-write support is probed for writable stores.
  */
-export async function openS3Store(url: string, options: OpenOptions = {}): Promise<S3Store> {
+export async function openS3Store(
+  url: string,
+  options: OpenOptions = {},
+  Store: typeof S3Store = S3Store,
+): Promise<S3Store> {
   const { scheme, bucket, prefix } = parseBucketUrl(url);
-  if (scheme === "gs") return openGcsXmlStore(bucket, prefix, options);
-  return S3Store.open({
+  if (scheme === "gs") return openGcsXmlStore(bucket, prefix, options, Store);
+  return Store.open({
     bucket,
     prefix,
     endpoint: options.endpoint as string | undefined,
@@ -69,6 +74,7 @@ export async function openS3Store(url: string, options: OpenOptions = {}): Promi
     readOnly: options.readOnly,
     env: options.env,
     fetch: options.fetch,
+    transport: options.transport as S3Transport | undefined,
   });
 }
 
@@ -81,6 +87,7 @@ async function openGcsXmlStore(
   bucket: string,
   prefix: string,
   options: OpenOptions,
+  Store: typeof S3Store,
 ): Promise<S3Store> {
   const env = options.env ?? processEnv();
   const given = options.credentials as S3Credentials | S3CredentialProvider | undefined;
@@ -89,7 +96,7 @@ async function openGcsXmlStore(
     (env.GS_ACCESS_KEY_ID && env.GS_SECRET_ACCESS_KEY
       ? { accessKeyId: env.GS_ACCESS_KEY_ID, secretAccessKey: env.GS_SECRET_ACCESS_KEY }
       : undefined);
-  return new S3Store({
+  return new Store({
     bucket,
     prefix,
     endpoint: (options.endpoint as string | undefined) ?? GCS_XML_ENDPOINT,
@@ -101,5 +108,6 @@ async function openGcsXmlStore(
     // The environment is not consulted for AWS variables: they belong to another cloud.
     env: {},
     fetch: options.fetch,
+    transport: options.transport as S3Transport | undefined,
   });
 }

@@ -95,8 +95,8 @@ async function uploadPart(
     key: plan.key,
   };
   const response = await client.expect(call, (s) => s === 200);
-  await response.body?.cancel();
-  const etag = response.headers.get("etag");
+  await response.discard();
+  const etag = response.header("etag");
   if (!etag) {
     throw s3Error("Unexpected", `part ${partNumber} was stored without an ETag`, {
       operation: "set",
@@ -151,7 +151,7 @@ async function abortUpload(client: S3Client, plan: MultipartPlan, uploadId: stri
       operation: "set",
       key: plan.key,
     });
-    await response.body?.cancel();
+    await response.discard();
   } catch {
     // Best effort: the write's own error is the one to report.
   }

@@ -11,7 +11,8 @@ import type {
   StatResult,
   Store,
 } from "../../store.js";
-import { readS3Body, type S3Call, S3Client } from "./client.js";
+import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
+import { bufferResponse, readS3Body, type S3Call, S3Client, type S3Transport } from "./client.js";
 import {
   CredentialSource,
   credentialProvider,
@@ -66,7 +67,14 @@ export interface S3StoreOptions {
   conditionalWrites?: "probe" | boolean | undefined;
   /** The environment to read (default `process.env`). */
   env?: Env | undefined;
-  fetch?: typeof globalThis.fetch | undefined;
+  /** A `fetch` to send requests with (default: the global one). */
+  fetch?: FetchLike | undefined;
+  /**
+   * The transport to send requests through; wins over `fetch`. The Node entry
+   * (`zarrstore/s3` under the `node` condition) passes undici's. A transport passed here is the
+   * caller's to close.
+   */
+  transport?: S3Transport | undefined;
 }
 
 /** What the presign helper needs; not part of the public surface. */
@@ -112,6 +120,8 @@ export class S3Store implements Store {
   readonly #threshold: number;
   readonly #partSize: number;
   #client: Promise<S3Client> | undefined;
+  readonly #transport: S3Transport;
+  readonly #ownsTransport: boolean;
   #conditional: ConditionalSupport | undefined;
   #probing: Promise<ConditionalSupport> | undefined;
   #capabilities: Capabilities;
@@ -119,8 +129,19 @@ export class S3Store implements Store {
   #bucketSeen = false;
   #batchDelete: boolean | undefined;
 
-  constructor(options: S3StoreOptions) {
+  /**
+   * @param defaultTransport makes the transport when the options name neither `transport` nor
+   * `fetch` (the Node entry passes undici's); the store owns and closes it.
+   */
+  constructor(options: S3StoreOptions, defaultTransport?: () => S3Transport) {
     this.#options = checkOptions(options);
+    const custom = options.transport !== undefined || options.fetch !== undefined;
+    this.#transport =
+      options.transport ??
+      (custom || defaultTransport === undefined
+        ? fetchTransport(options.fetch)
+        : defaultTransport());
+    this.#ownsTransport = options.transport === undefined;
     this.bucket = options.bucket;
     this.prefix = normalisePrefix(options.prefix);
     this.#objectPrefix = this.prefix ? `${this.prefix}/` : "";
@@ -138,7 +159,8 @@ export class S3Store implements Store {
    * `capabilities` are exact from the start.
    */
   static async open(options: S3StoreOptions): Promise<S3Store> {
-    const store = new S3Store(options);
+    // `this`: the class `open` was called on (the Node entry's subclass sends through undici).
+    const store = new this(options);
     await store.#getClient();
     if (!store.#readOnly) await store.#conditionalSupport();
     return store;
@@ -182,7 +204,7 @@ export class S3Store implements Store {
     const response = await client.send(call);
     if (response.status === 404) return this.#missing(client, response, call);
     if (response.status === 416) {
-      await response.body?.cancel();
+      await response.discard();
       return this.#rangeBySize(path, range, options);
     }
     if (response.status === 200) {
@@ -199,17 +221,17 @@ export class S3Store implements Store {
     const call = this.#objectCall("HEAD", path, "stat", options?.signal);
     const client = await this.#getClient();
     const response = await client.send(call);
-    await response.body?.cancel();
+    await response.discard();
     if (response.status === 404 && this.#bucketSeen) return undefined;
     if (response.status !== 200) {
       // HEAD replies have no body to say why: ask again with a one-byte GET, whose reply does.
       return this.#explainHead(client, path, options);
     }
     this.#bucketSeen = true;
-    const lastModified = response.headers.get("last-modified");
+    const lastModified = response.header("last-modified");
     return {
-      size: Number(response.headers.get("content-length") ?? 0),
-      etag: unquote(response.headers.get("etag")),
+      size: Number(response.header("content-length") ?? 0),
+      etag: unquote(response.header("etag")),
       lastModified: lastModified ? new Date(lastModified) : undefined,
     };
   }
@@ -250,9 +272,9 @@ export class S3Store implements Store {
     call.body = value;
     const response = await client.send(call);
     if (response.status !== 200) throw await client.error(response, call);
-    await response.body?.cancel();
+    await response.discard();
     this.#bucketSeen = true;
-    return { etag: unquote(response.headers.get("etag")) };
+    return { etag: unquote(response.header("etag")) };
   }
 
   async delete(key: AbsolutePath, options?: CallOptions): Promise<void> {
@@ -308,7 +330,10 @@ export class S3Store implements Store {
     return { keys: keys.sort(), prefixes: prefixes.sort() };
   }
 
-  async close(): Promise<void> {}
+  /** Releases the store's own transport (sockets); a transport passed in stays open. */
+  async close(): Promise<void> {
+    if (this.#ownsTransport) await this.#transport.close();
+  }
 
   /** A description without credentials, for logs. */
   toJSON(): Record<string, unknown> {
@@ -354,7 +379,7 @@ export class S3Store implements Store {
   }
 
   #getClient(): Promise<S3Client> {
-    this.#client ??= resolveClient(this.#options).catch((error) => {
+    this.#client ??= resolveClient(this.#options, this.#transport).catch((error) => {
       this.#client = undefined;
       throw error;
     });
@@ -402,11 +427,11 @@ export class S3Store implements Store {
   }
 
   /** A 404 with a body: `NoSuchKey` is a missing key, anything else (`NoSuchBucket`) an error. */
-  async #missing(client: S3Client, response: Response, call: S3Call): Promise<undefined> {
-    const text = await response.text();
-    const code = parseS3Error(text).code;
+  async #missing(client: S3Client, response: HttpResponse, call: S3Call): Promise<undefined> {
+    const buffered = await bufferResponse(response, call, this.bucket);
+    const code = parseS3Error(new TextDecoder().decode(await buffered.read())).code;
     if (code === "NoSuchKey" || (code === undefined && this.#bucketSeen)) return undefined;
-    throw await client.error(new Response(text, { status: 404, headers: response.headers }), call);
+    throw await client.error(buffered, call);
   }
 
   async #explainHead(
@@ -419,7 +444,7 @@ export class S3Store implements Store {
     if (response.status === 404) return this.#missing(client, response, call);
     if (response.status === 200 || response.status === 206 || response.status === 416) {
       // It exists after all (e.g. written between the two requests): ask HEAD once more.
-      await response.body?.cancel();
+      await response.discard();
       this.#bucketSeen = true;
       return this.stat(key, options);
     }
@@ -487,7 +512,7 @@ export class S3Store implements Store {
       };
       const response = await client.send(call);
       if (response.status === 200 || response.status === 412 || response.status === 404) {
-        await response.body?.cancel();
+        await response.discard();
         return response.status;
       }
       const error = await client.error(response, call);
@@ -532,7 +557,7 @@ export class S3Store implements Store {
     const call: S3Call = { method: "DELETE", object: name, signal, operation: "delete", key };
     const response = await client.send(call);
     if (response.status === 204 || response.status === 200) {
-      await response.body?.cancel();
+      await response.discard();
       return;
     }
     if (response.status === 404) {
@@ -559,7 +584,7 @@ export class S3Store implements Store {
     };
     const response = await client.send(call);
     if (response.status === 501) {
-      await response.body?.cancel();
+      await response.discard();
       this.#batchDelete = false;
       return false;
     }
@@ -586,7 +611,7 @@ export class S3Store implements Store {
 }
 
 /** Resolves credentials, region and endpoint (options, environment, shared files) into a client. */
-async function resolveClient(options: S3StoreOptions): Promise<S3Client> {
+async function resolveClient(options: S3StoreOptions, transport: S3Transport): Promise<S3Client> {
   const env = options.env ?? processEnv();
   const profileName = options.profile ?? env.AWS_PROFILE ?? "default";
   const needsProfile = !options.region || !options.endpoint;
@@ -631,7 +656,7 @@ async function resolveClient(options: S3StoreOptions): Promise<S3Client> {
     pathStyle: options.forcePathStyle ?? (configured !== undefined || options.bucket.includes(".")),
     credentials: source,
     signPayload: options.signPayload ?? endpoint.protocol === "http:",
-    fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+    transport,
   });
 }
 
@@ -647,7 +672,7 @@ async function inParallel<T>(
   await Promise.all(lanes);
 }
 
-function unquote(etag: string | null): string | undefined {
+function unquote(etag: string | undefined): string | undefined {
   return etag ? etag.replace(/^"|"$/g, "") : undefined;
 }
 

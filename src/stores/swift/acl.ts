@@ -49,8 +49,8 @@ export async function getReadAcl(store: SwiftStore, options?: CallOptions): Prom
       response.status === 404 ? "the container does not exist" : undefined,
     );
   }
-  await response.body?.cancel();
-  return parseAcl(response.headers.get("x-container-read"));
+  await response.discard();
+  return parseAcl(response.header("x-container-read"));
 }
 
 /** Replaces the container's read ACL; an empty list removes it. */
@@ -83,7 +83,7 @@ export async function setReadAcl(
           : undefined,
     );
   }
-  await response.body?.cancel();
+  await response.discard();
 }
 
 /** Tells whether anyone may read the store's container without a token. */

@@ -5,6 +5,8 @@
  */
 import { StoreError } from "../../errors.js";
 import { mapTransportError, redactUrl } from "../../http/status.js";
+import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
+import type { SwiftTransport } from "./client.js";
 import { BACKEND } from "./errors.js";
 
 /** TempAuth / Swift v1: `GET authurl` with `X-Auth-User: account:user` and `X-Auth-Key`. */
@@ -67,7 +69,6 @@ export interface AcquiredToken extends SwiftPreAuth {
   expiresAt: Date | undefined;
 }
 
-type FetchLike = typeof globalThis.fetch;
 type Env = Record<string, string | undefined>;
 
 /** Tells which kind of storage options these are. */
@@ -84,14 +85,18 @@ export function authKind(options: SwiftStorageOptions): "v1" | "v3" | "preauth" 
  */
 export class SwiftAuthenticator {
   readonly #options: SwiftStorageOptions;
-  readonly #fetch: FetchLike;
+  readonly #transport: SwiftTransport;
   readonly #now: () => number;
   #session: SwiftSession | undefined;
   #pending: Promise<SwiftSession> | undefined;
 
-  constructor(options: SwiftStorageOptions, fetchImpl: FetchLike, now: () => number = Date.now) {
+  constructor(
+    options: SwiftStorageOptions,
+    transport: SwiftTransport,
+    now: () => number = Date.now,
+  ) {
     this.#options = checkStorageOptions(options);
-    this.#fetch = fetchImpl;
+    this.#transport = transport;
     this.#now = now;
     if ("preauthurl" in options && options.preauthurl && options.preauthtoken) {
       this.#session = { storageUrl: trimSlash(options.preauthurl), token: options.preauthtoken };
@@ -131,7 +136,7 @@ export class SwiftAuthenticator {
   }
 
   #authenticate(signal?: AbortSignal): Promise<SwiftSession> {
-    this.#pending ??= authenticate(this.#options, this.#fetch, this.#now, signal)
+    this.#pending ??= authenticate(this.#options, this.#transport, this.#now, signal)
       .then((session) => {
         this.#session = session;
         return session;
@@ -146,36 +151,37 @@ export class SwiftAuthenticator {
 /** Authenticates once with v1 or Keystone v3 options and returns the session. */
 export async function authenticate(
   options: SwiftStorageOptions,
-  fetchImpl: FetchLike = globalThis.fetch,
+  transport: SwiftTransport = fetchTransport(),
   now: () => number = Date.now,
   signal?: AbortSignal,
 ): Promise<SwiftSession> {
   const kind = authKind(options);
-  if (kind === "v1") return authenticateV1(options as SwiftV1Auth, fetchImpl, now, signal);
-  if (kind === "v3") return authenticateV3(options as SwiftKeystoneAuth, fetchImpl, signal);
+  if (kind === "v1") return authenticateV1(options as SwiftV1Auth, transport, now, signal);
+  if (kind === "v3") return authenticateV3(options as SwiftKeystoneAuth, transport, signal);
   const pre = options as SwiftPreAuth;
   return { storageUrl: trimSlash(pre.preauthurl), token: pre.preauthtoken };
 }
 
 async function authenticateV1(
   options: SwiftV1Auth,
-  fetchImpl: FetchLike,
+  transport: SwiftTransport,
   now: () => number,
   signal?: AbortSignal,
 ): Promise<SwiftSession> {
-  const response = await authFetch(fetchImpl, options.authurl, signal, {
-    headers: { "X-Auth-User": options.user, "X-Auth-Key": options.key },
+  const response = await authRequest(transport, options.authurl, signal, {
+    method: "GET",
+    headers: { "x-auth-user": options.user, "x-auth-key": options.key },
   });
-  await response.body?.cancel();
-  if (!response.ok) {
+  await response.discard();
+  if (!ok(response)) {
     throw authFailed(
       response.status,
       options.authurl,
       `user '${options.user}': check the user ('account:user') and key (ST_USER/ST_KEY)`,
     );
   }
-  const storageUrl = response.headers.get("x-storage-url");
-  const token = response.headers.get("x-auth-token") ?? response.headers.get("x-storage-token");
+  const storageUrl = response.header("x-storage-url");
+  const token = response.header("x-auth-token") ?? response.header("x-storage-token");
   if (!storageUrl || !token) {
     throw authFailed(
       response.status,
@@ -183,7 +189,7 @@ async function authenticateV1(
       "the reply lacks X-Storage-Url or X-Auth-Token; is this a Swift auth URL?",
     );
   }
-  const seconds = Number(response.headers.get("x-auth-token-expires"));
+  const seconds = Number(response.header("x-auth-token-expires"));
   const expiresAt =
     Number.isFinite(seconds) && seconds > 0 ? new Date(now() + seconds * 1000) : undefined;
   return { storageUrl: trimSlash(storageUrl), token, expiresAt };
@@ -196,27 +202,27 @@ interface CatalogEntry {
 
 async function authenticateV3(
   options: SwiftKeystoneAuth,
-  fetchImpl: FetchLike,
+  transport: SwiftTransport,
   signal?: AbortSignal,
 ): Promise<SwiftSession> {
   const url = keystoneTokensUrl(options.authurl);
-  const response = await authFetch(fetchImpl, url, signal, {
+  const response = await authRequest(transport, url, signal, {
     method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "application/json" },
-    body: JSON.stringify(keystoneRequestBody(options)),
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: new TextEncoder().encode(JSON.stringify(keystoneRequestBody(options))),
   });
-  const text = await response.text();
+  const text = await readAuthText(response, url, signal);
   const who = options.applicationCredentialId
     ? `application credential '${options.applicationCredentialId}'`
     : `user '${options.username ?? options.userId}'`;
-  if (!response.ok) {
+  if (!ok(response)) {
     throw authFailed(
       response.status,
       url,
       `${who}: check the password or secret, the domains and the project (OS_* variables)`,
     );
   }
-  const token = response.headers.get("x-subject-token");
+  const token = response.header("x-subject-token");
   let body: { token?: { expires_at?: string; catalog?: CatalogEntry[] } };
   try {
     body = JSON.parse(text);
@@ -310,14 +316,14 @@ function objectStoreEndpoint(
   return undefined;
 }
 
-async function authFetch(
-  fetchImpl: FetchLike,
+async function authRequest(
+  transport: SwiftTransport,
   url: string,
   signal: AbortSignal | undefined,
-  init: RequestInit,
-): Promise<Response> {
+  init: { method: string; headers: Record<string, string>; body?: Uint8Array },
+): Promise<HttpResponse> {
   try {
-    return await fetchImpl(url, { ...init, signal: signal ?? null });
+    return await transport.request({ ...init, url, signal });
   } catch (cause) {
     throw mapTransportError(
       cause,
@@ -325,6 +331,26 @@ async function authFetch(
       signal,
     );
   }
+}
+
+async function readAuthText(
+  response: HttpResponse,
+  url: string,
+  signal: AbortSignal | undefined,
+): Promise<string> {
+  try {
+    return new TextDecoder().decode(await response.read());
+  } catch (cause) {
+    throw mapTransportError(
+      cause,
+      { backend: BACKEND, operation: "auth", url: redactUrl(url) },
+      signal,
+    );
+  }
+}
+
+function ok(response: HttpResponse): boolean {
+  return response.status >= 200 && response.status < 300;
 }
 
 function authFailed(status: number, url: string, why: string, cause?: unknown): StoreError {
@@ -463,7 +489,10 @@ export interface AcquireTokenOptions {
   updateEnv?: boolean;
   /** The environment `updateEnv` writes to (default `process.env`). */
   env?: Env;
+  /** A `fetch` to send the request with (default: the global one). */
   fetch?: FetchLike;
+  /** A transport instead (e.g. undici's on Node); wins over `fetch`. */
+  transport?: SwiftTransport;
   signal?: AbortSignal;
 }
 
@@ -494,7 +523,7 @@ export async function acquireToken(options: AcquireTokenOptions): Promise<Acquir
   }
   const session = await authenticateV1(
     { authurl: options.authurl, user: options.user, key: options.key },
-    options.fetch ?? globalThis.fetch,
+    options.transport ?? fetchTransport(options.fetch),
     Date.now,
     options.signal,
   );

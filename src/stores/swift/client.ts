@@ -3,10 +3,25 @@
  * 401 when credentials are known, transport failures and short bodies as `StoreError`s.
  */
 import type { StoreOperation } from "../../errors.js";
+import { type HttpResponse, TruncatedBodyError } from "../http-transport.js";
 import type { SwiftAuthenticator, SwiftSession } from "./auth.js";
 import { mapSwiftStatus, mapSwiftTransport, type SwiftErrorContext, swiftError } from "./errors.js";
 
-type FetchLike = typeof globalThis.fetch;
+/**
+ * What a SwiftStore sends requests through: HttpStore's transports fit (`fetchTransport()`
+ * anywhere, `undiciTransport()` on Node), with POST for ACLs, bulk deletes and temp-URL keys.
+ */
+export interface SwiftTransport {
+  readonly name: string;
+  request(request: {
+    method: string;
+    url: string;
+    headers: Record<string, string>;
+    body?: Uint8Array | undefined;
+    signal?: AbortSignal | undefined;
+  }): Promise<HttpResponse>;
+  close(): Promise<void>;
+}
 
 /** One request: the account (no container), a container, or an object in it. */
 export interface SwiftCall {
@@ -46,14 +61,14 @@ export function swiftUrl(
   return url;
 }
 
-/** Sends requests with the current token; the caller reads or cancels the response body. */
+/** Sends requests with the current token; the caller reads or discards each response body. */
 export class SwiftClient {
   readonly auth: SwiftAuthenticator;
-  readonly #fetch: FetchLike;
+  readonly transport: SwiftTransport;
 
-  constructor(auth: SwiftAuthenticator, fetchImpl: FetchLike) {
+  constructor(auth: SwiftAuthenticator, transport: SwiftTransport) {
     this.auth = auth;
-    this.#fetch = fetchImpl;
+    this.transport = transport;
   }
 
   /**
@@ -61,16 +76,16 @@ export class SwiftClient {
    * credentials the token is renewed and the call sent once more; a second 401, or a 401 on a
    * bare pre-authenticated token, is an `Unauthenticated` error (never a missing key).
    */
-  async send(call: SwiftCall): Promise<Response> {
+  async send(call: SwiftCall): Promise<HttpResponse> {
     let session = await this.auth.session(call.signal);
     let response = await this.#sendWith(session, call);
     if (response.status === 401 && this.auth.canReauthenticate) {
-      await response.body?.cancel();
+      await response.discard();
       session = await this.auth.renew(session, call.signal);
       response = await this.#sendWith(session, call);
     }
     if (response.status === 401) {
-      await response.body?.cancel();
+      await response.discard();
       const hint = this.auth.canReauthenticate
         ? "a freshly issued token was rejected too; check the user's rights and the auth URL"
         : "the pre-authenticated token is invalid or expired; acquire a new one (zarrstore swift token) or pass credentials so the store can renew it";
@@ -80,23 +95,23 @@ export class SwiftClient {
   }
 
   /** Sends a call and throws the mapped error for any status outside `ok`. */
-  async expect(call: SwiftCall, ok: (status: number) => boolean): Promise<Response> {
+  async expect(call: SwiftCall, ok: (status: number) => boolean): Promise<HttpResponse> {
     const response = await this.send(call);
     if (!ok(response.status)) throw await errorFrom(response, call);
     return response;
   }
 
-  async #sendWith(session: SwiftSession, call: SwiftCall): Promise<Response> {
+  async #sendWith(session: SwiftSession, call: SwiftCall): Promise<HttpResponse> {
     const url = swiftUrl(session.storageUrl, call.container, call.object, call.query);
-    const headers: Record<string, string> = { ...call.headers, "X-Auth-Token": session.token };
+    const headers: Record<string, string> = { ...call.headers, "x-auth-token": session.token };
+    const body = typeof call.body === "string" ? new TextEncoder().encode(call.body) : call.body;
     try {
-      return await this.#fetch(url, {
+      return await this.transport.request({
         method: call.method,
+        url,
         headers,
-        // TS 5.9 types BodyInit over ArrayBuffer only; values over a SharedArrayBuffer are
-        // as sendable at runtime.
-        body: (call.body ?? null) as BodyInit | null,
-        signal: call.signal ?? null,
+        body,
+        signal: call.signal,
       });
     } catch (cause) {
       throw mapSwiftTransport(cause, context(call), call.signal);
@@ -106,51 +121,44 @@ export class SwiftClient {
 
 /** The error for a failed response (its body is read for the server's explanation). */
 export async function errorFrom(
-  response: Response,
+  response: HttpResponse,
   call: SwiftCall,
   hint?: string,
 ): Promise<Error> {
   let detail = "";
   try {
-    detail = call.method === "HEAD" ? "" : stripHtml(await response.text());
+    // The start of the body is enough to quote; a large error page is not read whole.
+    detail = call.method === "HEAD" ? "" : stripHtml(decoder.decode(await response.read(2048)));
   } catch {
     // The status says enough; a broken error body must not hide it.
   }
   return mapSwiftStatus(response.status, {
     ...context(call),
-    retryAfter: response.headers.get("retry-after"),
+    retryAfter: response.header("retry-after"),
     detail,
     hint,
   });
 }
 
 /**
- * Reads a whole body and checks it against `Content-Length`: a connection that ends early is
- * an `Integrity` (retryable) error that says how many bytes arrived, never a short value.
+ * Reads a whole body, checked against `Content-Length` by the transport: a connection that
+ * ends early is an `Integrity` (retryable) error that says how many bytes arrived, never a
+ * short value.
  */
-export async function readBody(response: Response, call: SwiftCall): Promise<Uint8Array> {
-  const declared = response.headers.get("content-length");
-  const encoded = response.headers.get("content-encoding");
-  const expected = declared !== null && !encoded ? Number(declared) : undefined;
-  const reader = response.body?.getReader();
-  if (reader === undefined) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let received = 0;
+export async function readBody(response: HttpResponse, call: SwiftCall): Promise<Uint8Array> {
   try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      received += value.byteLength;
-    }
+    return await response.read();
   } catch (cause) {
-    if (call.signal?.aborted) throw mapSwiftTransport(cause, context(call), call.signal);
-    throw shortBody(call, received, expected, cause);
+    if (cause instanceof TruncatedBodyError && !call.signal?.aborted) {
+      throw shortBody(call, cause.received, cause.expected, cause);
+    }
+    throw mapSwiftTransport(cause, context(call), call.signal);
   }
-  if (expected !== undefined && received !== expected) {
-    throw shortBody(call, received, expected);
-  }
-  return concat(chunks, received);
+}
+
+/** Reads a (small) body as text. */
+export async function readText(response: HttpResponse, call: SwiftCall): Promise<string> {
+  return decoder.decode(await readBody(response, call));
 }
 
 function shortBody(
@@ -170,17 +178,6 @@ function shortBody(
   );
 }
 
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
-}
-
 function context(call: SwiftCall): SwiftErrorContext {
   return {
     operation: call.operation,
@@ -189,6 +186,8 @@ function context(call: SwiftCall): SwiftErrorContext {
     object: call.object,
   };
 }
+
+const decoder = new TextDecoder();
 
 function stripHtml(text: string): string {
   return text.replace(/<[^>]*>/g, " ");

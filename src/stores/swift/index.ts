@@ -6,6 +6,7 @@
 import { StoreError } from "../../errors.js";
 import type { OpenOptions } from "../../open.js";
 import type { SwiftStorageOptions } from "./auth.js";
+import type { SwiftTransport } from "./client.js";
 import { SwiftStore } from "./store.js";
 
 export {
@@ -69,5 +70,6 @@ export async function openSwiftStore(url: string, options: OpenOptions = {}): Pr
     readOnly: options.readOnly,
     env: options.env,
     fetch: options.fetch,
+    transport: options.transport as SwiftTransport | undefined,
   });
 }

@@ -69,12 +69,12 @@ export async function* listContainer(
     };
     const response = await client.send(call);
     if (response.status === 404) {
-      await response.body?.cancel();
+      await response.discard();
       await options.onMissingContainer();
       return;
     }
     if (response.status === 204) {
-      await response.body?.cancel();
+      await response.discard();
       return;
     }
     if (response.status !== 200) throw await errorFrom(response, call);

@@ -95,13 +95,13 @@ async function putSegment(
   };
   let response = await client.send(call);
   if (response.status === 404) {
-    await response.body?.cancel();
+    await response.discard();
     await plan.ensureContainer(plan.segmentContainer, signal);
     response = await client.send(call);
   }
   if (response.status !== 201) throw await errorFrom(response, call);
-  await response.body?.cancel();
-  const etag = response.headers.get("etag");
+  await response.discard();
+  const etag = response.header("etag");
   if (!etag) {
     throw swiftError("Unexpected", `segment ${name} was stored without an ETag`, {
       operation: "set",
@@ -135,13 +135,13 @@ async function putManifest(
   };
   let response = await client.send(call);
   if (response.status === 404) {
-    await response.body?.cancel();
+    await response.discard();
     await plan.ensureContainer(plan.container, plan.options?.signal);
     response = await client.send(call);
   }
   if (response.status !== 201) throw await errorFrom(response, call);
-  await response.body?.cancel();
-  return { etag: response.headers.get("etag")?.replace(/"/g, "") ?? undefined };
+  await response.discard();
+  return { etag: response.header("etag")?.replace(/"/g, "") ?? undefined };
 }
 
 /** Deletes segments by name (best effort: a failure here must not hide the write's own error). */
@@ -159,7 +159,7 @@ export async function removeSegments(
           object: name,
           operation: "delete",
         });
-        await response.body?.cancel();
+        await response.discard();
       } catch {
         // Orphaned segments cost space, not correctness; the caller reports the real failure.
       }

@@ -69,10 +69,10 @@ export async function accountTempUrlKey(
   const call: SwiftCall = { method: "HEAD", signal: options.signal, operation: "tempUrl" };
   const response = await client.send(call);
   if (response.status < 200 || response.status >= 300) throw await errorFrom(response, call);
-  await response.body?.cancel();
+  await response.discard();
   const existing =
-    response.headers.get("x-account-meta-temp-url-key") ??
-    response.headers.get("x-account-meta-temp-url-key-2");
+    response.header("x-account-meta-temp-url-key") ??
+    response.header("x-account-meta-temp-url-key-2");
   if (existing) return existing;
   if (!options.setKey) {
     throw swiftError(
@@ -105,7 +105,7 @@ export async function setAccountTempUrlKey(
   if (response.status < 200 || response.status >= 300) {
     throw await errorFrom(response, call, "setting the temp-URL key needs an account admin");
   }
-  await response.body?.cancel();
+  await response.discard();
 }
 
 /** HMAC-SHA256 of `message` under `key`, as lowercase hex (WebCrypto: works in browsers too). */
