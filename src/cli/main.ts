@@ -11,6 +11,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   conformance: async () => (await import("./commands/conformance.js")).command,
   consolidate: async () => (await import("./commands/consolidate.js")).command,
   cp: async () => (await import("./commands/cp.js")).command,
+  icechunk: async () => (await import("./commands/icechunk.js")).command,
   info: async () => (await import("./commands/info.js")).command,
   ls: async () => (await import("./commands/ls.js")).command,
   rm: async () => (await import("./commands/rm.js")).command,

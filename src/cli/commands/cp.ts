@@ -1,11 +1,13 @@
 import { redactUrl } from "../../http/status.js";
 import type { OpenOptions } from "../../open.js";
 import type { Store } from "../../store.js";
+import { IcechunkStore } from "../../stores/icechunk/index.js";
 import { type CopyOptions, type CopySummary, copyStore } from "../../zarr/copy.js";
 import { note, parseCommandArgs, parseCount, writeJson } from "../format.js";
 import { type CliIO, type Command, EXIT, UsageError } from "../io.js";
 import { createProgressReporter, formatBytes, formatDuration } from "../progress.js";
 import { openTarget, resolveLocal } from "../target.js";
+import { copyIntoIcechunk, releaseIcechunk } from "./icechunk.js";
 
 const OPTIONS = {
   concurrency: { type: "string", short: "j" },
@@ -17,6 +19,7 @@ const OPTIONS = {
   retries: { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean", short: "q" },
+  message: { type: "string", short: "m" },
 } as const;
 
 /** `zarrstore cp <src> <dst>`: copies a store (or a folder of it) into another. */
@@ -34,7 +37,8 @@ export const command: Command = {
     "                   the metadata: run it after the others, or run them all with\n" +
     "                   --metadata skip and finish with --metadata only\n" +
     "  --prefix P       copy only the folder P (keys keep their names)\n" +
-    "  --json           print the summary as JSON on stdout\n\n" +
+    "  --json           print the summary as JSON on stdout\n" +
+    "  -m, --message M  into an icechunk+… destination: commit the copy with this message\n\n" +
     "Progress goes to stderr. Exit 0 when everything was copied, 1 with a list of failed keys\n" +
     "(re-run with --resume to finish), 2 for a usage mistake. Ctrl-C stops cleanly.",
   async run(args, io) {
@@ -61,6 +65,8 @@ export const command: Command = {
 export interface CopyFlags {
   json?: boolean | undefined;
   quiet?: boolean | undefined;
+  /** The commit message when the destination is an Icechunk repository. */
+  message?: string | undefined;
 }
 
 /**
@@ -90,11 +96,15 @@ export async function runCopy(
   });
   try {
     dst = await openTarget(dstUrl, io, destinationOptions());
-    const summary = await copyStore(src, dst, {
+    const copyOptions: CopyOptions = {
       ...options,
       signal: io.signal,
       onProgress: (progress) => reporter.update(progress),
-    });
+    };
+    const summary =
+      dst instanceof IcechunkStore
+        ? await copyAndCommit(src, dst, copyOptions, flags, io)
+        : await copyStore(src, dst, copyOptions);
     reporter.stop();
     // Closing finishes what some destinations write last (a zip's central directory): its
     // failure is the command's failure.
@@ -106,7 +116,24 @@ export async function runCopy(
   } finally {
     reporter.stop();
     await Promise.allSettled([src.close(), dst?.close()]);
+    if (src instanceof IcechunkStore || dst instanceof IcechunkStore) await releaseIcechunk(io);
   }
+}
+
+/** Into Icechunk: metadata first (it takes chunks only under existing arrays), then commit. */
+async function copyAndCommit(
+  src: Store,
+  dst: IcechunkStore,
+  options: CopyOptions,
+  flags: CopyFlags,
+  io: CliIO,
+): Promise<CopySummary> {
+  const summary = await copyIntoIcechunk(src, dst, options);
+  if (summary.ok) {
+    const id = await dst.commit(flags.message ?? "zarrstore cp");
+    io.stderr.write(`committed as ${id} on branch ${dst.branch}\n`);
+  }
+  return summary;
 }
 
 // Mode "w" creates archives (zip, car) and makes HTTP stores writable; the others ignore it.

@@ -24,7 +24,10 @@ const MESSAGE_CODES: readonly [RegExp, StoreErrorCode][] = [
     /repository doesn't exist|ref not found|snapshot id not found|node not found|not found/i,
     "NotFound",
   ],
-  [/Invalid ObjectId|bad metadata|zero-length chunk|cannot be deleted/i, "Config"],
+  [
+    /Invalid ObjectId|bad metadata|zero-length chunk|cannot be deleted|ancestry doesn't include/i,
+    "Config",
+  ],
 ];
 
 /** The StoreError for an error thrown by Icechunk. */

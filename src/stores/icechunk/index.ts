@@ -378,8 +378,13 @@ export class IcechunkStore implements Store {
     return infos.map(toSnapshot);
   }
 
-  /** What changed from one version to another (nodes added, changed, deleted; chunks written). */
+  /**
+   * What changed from one version to another (nodes added, changed, deleted; chunks written).
+   * `from` must be an ancestor of `to` (else `Config`).
+   */
   async diff(from: IcechunkVersion, to: IcechunkVersion = this.#version): Promise<IcechunkDiff> {
+    // Icechunk diffs from an ancestor only, and a snapshot is not its own ancestor.
+    if ((await this.resolve(from)) === (await this.resolve(to))) return emptyDiff();
     return call({ operation: "diff" }, () =>
       this.#repo.diff({ ...diffSide("from", from), ...diffSide("to", to) }),
     );
@@ -552,6 +557,19 @@ function toSnapshot(info: SnapshotInfo): IcechunkSnapshot {
     message: info.message,
     writtenAt: new Date(info.writtenAt),
     metadata: (info.metadata ?? {}) as Record<string, unknown>,
+  };
+}
+
+function emptyDiff(): IcechunkDiff {
+  return {
+    newGroups: [],
+    newArrays: [],
+    deletedGroups: [],
+    deletedArrays: [],
+    updatedGroups: [],
+    updatedArrays: [],
+    updatedChunks: {},
+    movedNodes: [],
   };
 }
 
