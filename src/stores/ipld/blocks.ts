@@ -61,7 +61,6 @@ export function cidKey(cid: AnyCID): string {
 }
 
 const BASE32 = Uint8Array.from("abcdefghijklmnopqrstuvwxyz234567", (c) => c.charCodeAt(0));
-const decoder = new TextDecoder();
 
 /** RFC 4648 base32, lower case, no padding (multibase `b`). */
 function base32Lower(bytes: Uint8Array): string {
@@ -78,7 +77,8 @@ function base32Lower(bytes: Uint8Array): string {
     }
   }
   if (bits > 0) out[at++] = BASE32[(buffer << (5 - bits)) & 31] as number;
-  return decoder.decode(out);
+  // fromCharCode over a short array beats a TextDecoder call (which crosses into C++).
+  return String.fromCharCode.apply(null, out as unknown as number[]);
 }
 
 /**
@@ -104,11 +104,18 @@ export function sha256Digest(bytes: Uint8Array): Uint8Array | Promise<Uint8Array
 /** True where sha2-256 runs synchronously (Node), so `cidOf` returns a CID, not a promise. */
 export const SYNC_HASH = nodeHash !== undefined;
 
-/** The CIDv1 (sha2-256) of bytes under a codec. Synchronous on Node, a promise in browsers. */
-export function cidOf(bytes: Uint8Array, codec: number): AnyCID | Promise<AnyCID> {
+/**
+ * The CIDv1 (sha2-256) of bytes under a codec. Synchronous on Node, a promise in browsers.
+ * `alloc` may provide the CID's 36-byte buffer (e.g. from a slab) instead of a fresh one.
+ */
+export function cidOf(
+  bytes: Uint8Array,
+  codec: number,
+  alloc?: (size: number) => Uint8Array,
+): AnyCID | Promise<AnyCID> {
   const digest = sha256Digest(bytes);
-  if (digest instanceof Promise) return digest.then((d) => sha256Cid(codec, d));
-  return sha256Cid(codec, digest);
+  if (digest instanceof Promise) return digest.then((d) => sha256Cid(codec, d, alloc));
+  return sha256Cid(codec, digest, alloc);
 }
 
 /**
@@ -116,11 +123,15 @@ export function cidOf(bytes: Uint8Array, codec: number): AnyCID | Promise<AnyCID
  * its digest all view (multiformats' `createV1` allocates three buffers; on the write path
  * allocations cost more than the hashing of small values).
  */
-function sha256Cid(codec: number, digest: Uint8Array): AnyCID {
+function sha256Cid(
+  codec: number,
+  digest: Uint8Array,
+  alloc?: (size: number) => Uint8Array,
+): AnyCID {
   if (codec >= 0x80 || digest.byteLength !== 32) {
     return CID.createV1(codec, Digest.create(SHA2_256, digest)) as AnyCID;
   }
-  const bytes = new Uint8Array(36);
+  const bytes = alloc ? alloc(36) : new Uint8Array(36);
   bytes[0] = 1;
   bytes[1] = codec;
   bytes[2] = SHA2_256;

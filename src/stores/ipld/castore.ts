@@ -39,6 +39,8 @@ export interface CAStore {
   putBlock(block: Block, options?: CallOptions): Promise<void>;
   /** `put` done synchronously where the store can (else `undefined`): a fast path for writers. */
   putSync?(bytes: Uint8Array, codec: number): AnyCID | undefined;
+  /** `putBlock` done synchronously where the store can (else false): a fast path for imports. */
+  putBlockSync?(block: Block, key?: string): boolean;
   /** Stores many verified blocks; stores with a bulk path (Kubo's `dag/import`) batch them. */
   putMany?(blocks: AsyncIterable<Block>, options?: CallOptions): Promise<void>;
   /** Tells whether the store has a block. */
@@ -77,6 +79,7 @@ export class MappingCAStore implements CAStore {
   readonly #private: Map<string, Uint8Array> | undefined;
   readonly #prefix: string;
   readonly #slab = new Slab();
+  readonly #alloc = (size: number) => this.#slab.take(size);
 
   constructor(store?: Store, options: MappingCAStoreOptions = {}) {
     this.#store = store;
@@ -119,12 +122,23 @@ export class MappingCAStore implements CAStore {
   }
 
   /**
+   * `putBlock` without a promise for private memory (importCar's fast path); false elsewhere,
+   * where the caller awaits `putBlock`. `key` is the block's `cidKey`, when the caller has it.
+   */
+  putBlockSync(block: Block, key = cidKey(block.cid)): boolean {
+    if (this.#private === undefined) return false;
+    if (identityBlock(block.cid)) return true;
+    this.#private.set(key, block.owned ? block.bytes : this.#slab.copy(block.bytes));
+    return true;
+  }
+
+  /**
    * `put` without a promise, where that is possible (private memory on Node, where hashing is
    * synchronous): IPLDStore's write path uses it to skip the await chain. `undefined` elsewhere.
    */
   putSync(bytes: Uint8Array, codec: number): AnyCID | undefined {
     if (this.#private === undefined || !SYNC_HASH) return undefined;
-    const cid = cidOf(bytes, codec) as AnyCID;
+    const cid = cidOf(bytes, codec, this.#alloc) as AnyCID;
     this.#private.set(cidKey(cid), this.#slab.copy(bytes));
     return cid;
   }
@@ -205,14 +219,19 @@ class Slab {
   #at = 0;
 
   copy(bytes: Uint8Array): Uint8Array {
-    const n = bytes.byteLength;
-    if (n > SLAB_VALUE_LIMIT) return copyBytes(bytes);
+    if (bytes.byteLength > SLAB_VALUE_LIMIT) return copyBytes(bytes);
+    const view = this.take(bytes.byteLength);
+    view.set(bytes);
+    return view;
+  }
+
+  /** A zeroed view of `n` bytes (n ≤ the slab value limit) that no one else will get. */
+  take(n: number): Uint8Array {
     if (this.#at + n > this.#buffer.byteLength) {
       this.#buffer = new Uint8Array(SLAB_SIZE);
       this.#at = 0;
     }
     const view = this.#buffer.subarray(this.#at, this.#at + n);
-    view.set(bytes);
     this.#at += (n + 7) & ~7;
     return view;
   }

@@ -15,7 +15,7 @@ import type {
 import { type AnyCID, cidKey, copyBytes, DAG_CBOR, parseCid, RAW, rawEtag } from "./blocks.js";
 import { type CarSource, collectBytes, exportCar, readCar } from "./car.js";
 import { type CAStore, MappingCAStore } from "./castore.js";
-import { decodeDagCbor, encodeDagCbor, forEachLink } from "./dag-cbor.js";
+import { encodeDagCbor } from "./dag-cbor.js";
 import { JsonSyntaxError, parseJsonBytes } from "./json-numbers.js";
 import { type BlockLayout, chunkedLayout, loadTree, readValue, storeValue } from "./layout.js";
 import {
@@ -335,19 +335,25 @@ export class IPLDStore implements Store {
     }
     const root = reader.roots[0] as AnyCID;
     const seen = new Set<string>();
-    const blocks = (async function* () {
-      for await (const block of reader.blocks) {
-        seen.add(cidKey(block.cid));
-        yield block;
-      }
-    })();
     if (this.#castore.putMany) {
+      const blocks = (async function* () {
+        for await (const block of reader.blocks) {
+          seen.add(cidKey(block.cid));
+          yield block;
+        }
+      })();
       await this.#castore.putMany(blocks, options);
     } else {
-      for await (const block of blocks) await this.#castore.putBlock(block, options);
+      for await (const block of reader.blocks) {
+        const key = cidKey(block.cid);
+        seen.add(key);
+        if (!this.#castore.putBlockSync?.(block, key)) await this.#castore.putBlock(block, options);
+      }
     }
+    // Loading the tree reads every tree block (a missing one fails here, named); the values'
+    // blocks must have come in the CAR or be in the block store already.
     const tree = await loadTree(this.#castore, root, options);
-    await checkComplete(this.#castore, root, seen, options);
+    await checkValuesPresent(this.#castore, tree, seen, options);
     this.#tree = tree;
     this.#changed();
     this.#root = { cid: root, version: this.#version };
@@ -479,26 +485,22 @@ function missingBlock(link: AnyCID | readonly AnyCID[], key: string, backend: st
   });
 }
 
-/** Checks that every block the tree under `root` links is in the CAR just read or the store. */
-async function checkComplete(
+/** Checks that every value block the tree links is in the CAR just read or in the block store. */
+async function checkValuesPresent(
   castore: CAStore,
-  root: AnyCID,
+  tree: Folder,
   seen: ReadonlySet<string>,
   options?: CallOptions,
 ): Promise<void> {
-  const pending: AnyCID[] = [root];
   const checked = new Set<string>();
-  while (pending.length > 0) {
-    const cid = pending.pop() as AnyCID;
-    const key = cidKey(cid);
-    if (checked.has(key)) continue;
-    checked.add(key);
-    if (cid.code === DAG_CBOR) {
-      const bytes = await castore.get(cid, { ...options, shared: true });
-      if (bytes === undefined) throw missingImported(cid);
-      forEachLink(decodeDagCbor(bytes), (link) => pending.push(link as AnyCID));
-    } else if (!seen.has(key) && !(await castore.has(cid, options))) {
-      throw missingImported(cid);
+  for (const [, node] of walk(tree, "/", false)) {
+    if (!(node instanceof Leaf)) continue;
+    const links = Array.isArray(node.link) ? (node.link as AnyCID[]) : [node.link as AnyCID];
+    for (const link of links) {
+      const key = cidKey(link);
+      if (seen.has(key) || checked.has(key)) continue;
+      checked.add(key);
+      if (!(await castore.has(link, options))) throw missingImported(link);
     }
   }
 }

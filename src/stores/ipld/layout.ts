@@ -161,13 +161,25 @@ async function folderFrom(
 ): Promise<Folder> {
   const folder = new Folder();
   if (data instanceof Map) {
-    await Promise.all(
-      [...data].map(async ([name, value]) => {
-        if (typeof name !== "string") throw notATree(`the map at ${path} has a non-string key`);
-        folder.entries.set(name, await nodeFrom(name, value, `${path}${name}`, castore, options));
-      }),
-    );
-    return sortedLike(folder, data);
+    // Most entries convert on the spot; only linked sub-trees and piece lists wait for I/O.
+    // Names are set in encoded order first, so the order holds whatever finishes first.
+    const pending: Promise<void>[] = [];
+    for (const [name, value] of data) {
+      if (typeof name !== "string") throw notATree(`the map at ${path} has a non-string key`);
+      const node = plainNode(name, value);
+      if (node !== undefined) {
+        folder.entries.set(name, node);
+        continue;
+      }
+      folder.entries.set(name, new Folder());
+      pending.push(
+        nodeFrom(name, value, `${path}${name}`, castore, options).then((loaded) => {
+          folder.entries.set(name, loaded);
+        }),
+      );
+    }
+    if (pending.length > 0) await Promise.all(pending);
+    return folder;
   }
   if (Array.isArray(data) && data.every((v) => CID.asCID(v)?.code === DAG_CBOR)) {
     for (const part of data as AnyCID[]) {
@@ -184,13 +196,17 @@ async function folderFrom(
   throw notATree(`the value at ${path} is neither a map nor a list of folder parts`);
 }
 
-// Keep the encoded (canonical) order of names, whatever order the fetches finished in.
-function sortedLike(folder: Folder, data: Map<unknown, unknown>): Folder {
-  const sorted = new Folder();
-  for (const name of data.keys()) {
-    sorted.entries.set(name as string, folder.entries.get(name as string) as Node);
-  }
-  return sorted;
+/**
+ * The node for an entry that needs no I/O: a value link, a metadata document, foreign data.
+ * Undefined for maps, linked sub-trees and lists, which `nodeFrom` handles.
+ */
+function plainNode(name: string, value: unknown): Node | undefined {
+  const cid = CID.asCID(value) as AnyCID | null;
+  if (cid) return cid.code === DAG_CBOR ? undefined : new Leaf(cid);
+  // A link is a value whatever its name (zarr.json is a raw block unless inlineZarrJson).
+  if (isMetadataName(name)) return new Inline(value as JsonValue);
+  if (value instanceof Map || (Array.isArray(value) && value.length > 0)) return undefined;
+  return new Inline(value as JsonValue);
 }
 
 async function nodeFrom(

@@ -162,12 +162,16 @@ export function remove(root: Folder, parts: readonly string[], kind: "value" | "
   return true;
 }
 
-/** Every value under a folder as `[key, node]`, depth first, names sorted at each level. */
-export function* walk(folder: Folder, prefix: string): Generator<[string, Leaf | Inline]> {
-  const names = [...folder.entries.keys()].sort();
+/** Every value under a folder as `[key, node]`, depth first, names sorted at each level (or not). */
+export function* walk(
+  folder: Folder,
+  prefix: string,
+  sorted = true,
+): Generator<[string, Leaf | Inline]> {
+  const names = sorted ? [...folder.entries.keys()].sort() : folder.entries.keys();
   for (const name of names) {
     const node = folder.entries.get(name) as Node;
-    if (node instanceof Folder) yield* walk(node, `${prefix}${name}/`);
+    if (node instanceof Folder) yield* walk(node, `${prefix}${name}/`, sorted);
     else yield [`${prefix}${name}`, node];
   }
 }
