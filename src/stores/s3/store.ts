@@ -1,5 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { compareKeys } from "../../listing.js";
 import { checkRange, rangeHeader, resolveRange, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -327,7 +328,7 @@ export class S3Store implements Store {
         if (key !== undefined) keys.push(key);
       }
     }
-    return { keys: keys.sort(), prefixes: prefixes.sort() };
+    return { keys: keys.sort(compareKeys), prefixes: prefixes.sort(compareKeys) };
   }
 
   /** Releases the store's own transport (sockets); a transport passed in stays open. */
@@ -430,7 +431,12 @@ export class S3Store implements Store {
   async #missing(client: S3Client, response: HttpResponse, call: S3Call): Promise<undefined> {
     const buffered = await bufferResponse(response, call, this.bucket);
     const code = parseS3Error(new TextDecoder().decode(await buffered.read())).code;
-    if (code === "NoSuchKey" || (code === undefined && this.#bucketSeen)) return undefined;
+    if (code === "NoSuchKey") {
+      // Only an existing bucket says NoSuchKey: later bodiless 404s need no second look.
+      this.#bucketSeen = true;
+      return undefined;
+    }
+    if (code === undefined && this.#bucketSeen) return undefined;
     throw await client.error(buffered, call);
   }
 

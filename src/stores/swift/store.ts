@@ -1,5 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { compareKeys } from "../../listing.js";
 import { checkRange, rangeHeader, resolveRange, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -310,7 +311,7 @@ export class SwiftStore implements Store {
         if (key !== undefined) keys.push(key);
       }
     }
-    return { keys, prefixes };
+    return { keys: keys.sort(compareKeys), prefixes: prefixes.sort(compareKeys) };
   }
 
   /** Releases the store's own transport (sockets); a transport passed in stays open. */
