@@ -30,16 +30,26 @@ export function median(values: number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-/** Runs the contenders alternately for `rounds` rounds and returns units/second for each. */
-export async function compare(contenders: Contender[], rounds = 5): Promise<Result[]> {
+/**
+ * Runs the contenders alternately for `rounds` rounds and returns units/second for each. Each
+ * round starts with the next contender in turn, so none always runs first (cold caches) or last
+ * (a server's grown state); `warmup` rounds run the same way first and are not recorded.
+ */
+export async function compare(
+  contenders: Contender[],
+  rounds = 5,
+  options: { warmup?: number } = {},
+): Promise<Result[]> {
   for (const c of contenders) await c.setup?.();
   const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
-  for (let round = 0; round < rounds; round++) {
-    for (const c of contenders) {
+  const warmup = options.warmup ?? 0;
+  for (let round = -warmup; round < rounds; round++) {
+    const turn = ((round % contenders.length) + contenders.length) % contenders.length;
+    for (const c of [...contenders.slice(turn), ...contenders.slice(0, turn)]) {
       const started = performance.now();
       const units = await c.run();
       const seconds = (performance.now() - started) / 1000;
-      rates.get(c.name)?.push(units / seconds);
+      if (round >= 0) rates.get(c.name)?.push(units / seconds);
     }
   }
   for (const c of contenders) await c.teardown?.();
@@ -49,18 +59,32 @@ export async function compare(contenders: Contender[], rounds = 5): Promise<Resu
   });
 }
 
-/** Prints a table of medians with ratios to the baseline contender (by name). */
+/**
+ * The median over rounds of a contender's rate divided by the baseline's rate in the same round:
+ * steadier than a ratio of medians when the machine's speed drifts during a run.
+ */
+export function pairedRatio(result: Result, baseline: Result): number {
+  const n = Math.min(result.rates.length, baseline.rates.length);
+  const ratios = Array.from(
+    { length: n },
+    (_, i) => (result.rates[i] as number) / (baseline.rates[i] as number),
+  );
+  return median(ratios);
+}
+
+/** Prints a table of medians with ratios to the baseline contender (by name), of medians and paired by round. */
 export function printTable(title: string, unit: string, results: Result[], baseline: string): void {
-  const base = results.find((r) => r.name === baseline)?.median ?? Number.NaN;
+  const base = results.find((r) => r.name === baseline);
   const width = Math.max(...results.map((r) => r.name.length), 10);
   console.log(`\n## ${title}`);
   console.log(
-    `${"contender".padEnd(width)}  ${`median ${unit}`.padStart(16)}  ${`× ${baseline}`.padStart(12)}`,
+    `${"contender".padEnd(width)}  ${`median ${unit}`.padStart(16)}  ${`× ${baseline}`.padStart(12)}  ${"paired ×".padStart(9)}`,
   );
   for (const r of results) {
-    const ratio = r.median / base;
+    const ratio = base ? r.median / base.median : Number.NaN;
+    const paired = base ? pairedRatio(r, base) : Number.NaN;
     console.log(
-      `${r.name.padEnd(width)}  ${r.median.toFixed(1).padStart(16)}  ${ratio.toFixed(2).padStart(12)}`,
+      `${r.name.padEnd(width)}  ${r.median.toFixed(1).padStart(16)}  ${ratio.toFixed(2).padStart(12)}  ${paired.toFixed(2).padStart(9)}`,
     );
   }
 }

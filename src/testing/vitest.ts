@@ -11,6 +11,12 @@ export interface DescribeConformanceOptions {
   writer?: () => Store | Promise<Store>;
   /** Called after the cases, e.g. to close files or stop a server. */
   teardown?: (store: Store) => void | Promise<void>;
+  /**
+   * Removes what the cases wrote under `root`; by default `deletePrefix(root)`. A backend that
+   * can drop everything at once (a whole bucket or container) may do that instead: some
+   * emulators delete one object at a time in time proportional to all they hold.
+   */
+  cleanup?: (store: Store, root: Prefix) => void | Promise<void>;
 }
 
 /**
@@ -36,7 +42,8 @@ export function describeConformance(
     });
     afterAll(async () => {
       if (!store) return;
-      await removeRoot(writer ?? store, root);
+      if (options.cleanup) await options.cleanup(writer ?? store, root);
+      else await removeRoot(writer ?? store, root);
       await options.teardown?.(store);
       if (writer && writer !== store) await writer.close();
     });
