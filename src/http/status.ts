@@ -269,7 +269,8 @@ export function redactUrl(url: string | URL): string {
   const names = [...parsed.searchParams.keys()];
   if (names.length === 0) return parsed.href;
   const search = names.map((name) => `${encodeURIComponent(name)}=***`).join("&");
-  return `${parsed.origin}${parsed.pathname}?${search}`;
+  // `origin` is "null" for schemes other than http(s) and a few more (s3://, az://, swift://).
+  return `${parsed.protocol}//${parsed.host}${parsed.pathname}?${search}`;
 }
 
 function shortDetail(detail: string | undefined): string {

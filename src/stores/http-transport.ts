@@ -5,7 +5,7 @@
  */
 
 /** The methods HttpStore sends. */
-export type HttpMethod = "GET" | "HEAD" | "PUT" | "DELETE";
+export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
 
 /** One request; header names are lower-case. */
 export interface HttpRequest {

@@ -134,4 +134,9 @@ describe("redactUrl", () => {
     expect(redactUrl("http://h/a")).toBe("http://h/a");
     expect(redactUrl("not a url")).toBe("<invalid URL>");
   });
+
+  it("keeps the scheme and host of non-http URLs", () => {
+    expect(redactUrl("s3://bucket/air.zarr?secret=abc")).toBe("s3://bucket/air.zarr?secret=***");
+    expect(redactUrl("az://u:p@data/x?sig=s")).toBe("az://data/x?sig=***");
+  });
 });

@@ -24,8 +24,8 @@ export type GcsTokenProvider = (options: {
   signal?: AbortSignal | undefined;
 }) => Promise<GcsAccessToken | string>;
 
-/** The methods the JSON API needs: HttpStore's four and POST for inserts. */
-export type GcsMethod = HttpMethod | "POST";
+/** The methods the JSON API needs (POST for inserts). */
+export type GcsMethod = HttpMethod;
 
 /** One request. `path` is below the endpoint (`/storage/v1/b/…`) or an absolute session URL. */
 export interface GcsCall {
@@ -79,8 +79,7 @@ export class GcsClient {
         headers.authorization = `Bearer ${await this.#token(call.signal)}`;
       }
       return await this.#transport.request({
-        // Both transports (fetch, undici) pass the method through as it is; POST is safe.
-        method: call.method as HttpMethod,
+        method: call.method,
         url,
         headers,
         body: call.body,
