@@ -101,6 +101,21 @@ export interface Store extends Readable, Writable, Listable {
   close(): Promise<void>;
 }
 
+/**
+ * A store that writes its target whole when closed (a zip archive, a CAR file) and can drop
+ * what it gathered instead, leaving the target as it was: what a failed copy calls so that no
+ * partial archive replaces a good one.
+ */
+export interface Discardable {
+  /** Drops the pending output and releases the store, instead of `close()`. Idempotent. */
+  discard(): Promise<void>;
+}
+
+/** Tells whether a store can drop its pending output (see `Discardable`). */
+export function isDiscardable(store: object): store is Discardable {
+  return typeof (store as Partial<Discardable>).discard === "function";
+}
+
 /** Capabilities of a store that can do nothing but read whole values. */
 export const READ_ONLY_CAPABILITIES: Capabilities = Object.freeze({
   write: false,

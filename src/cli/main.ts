@@ -64,10 +64,15 @@ function reportError(error: unknown, name: string, command: Command, io: CliIO):
   return EXIT.failed;
 }
 
-/** The IO of the running process, with Ctrl-C wired to the abort signal. */
+/**
+ * The IO of the running process, with Ctrl-C (SIGINT) and SIGTERM (a service manager, `kill`,
+ * a CI timeout) wired to the abort signal: a copy stops cleanly and says how to resume. Each
+ * is caught once; a second one ends the process at once.
+ */
 export function processIO(): CliIO {
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort(new Error("interrupted (Ctrl-C)")));
+  process.once("SIGTERM", () => controller.abort(new Error("terminated (SIGTERM)")));
   // `zarrstore ls -r … | head` closes stdout early: stop quietly, as Unix tools do.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;

@@ -8,6 +8,7 @@ import { resolveRange } from "../ranges.js";
 import type {
   CallOptions,
   Capabilities,
+  Discardable,
   ListDirResult,
   RangeQuery,
   SetOptions,
@@ -109,7 +110,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * const meta = await zip.get("/.zmetadata");
  * await zip.close();
  */
-export class ZipStore implements Store {
+export class ZipStore implements Store, Discardable {
   readonly capabilities: Capabilities;
   /** Entries of the archive that are not served (bad names, folders are not counted). */
   readonly skipped: readonly SkippedEntry[];
@@ -357,6 +358,18 @@ export class ZipStore implements Store {
     }
     await this.#file.close();
     if (this.#tempPath) await fs.promises.rename(this.#tempPath, this.#path);
+  }
+
+  /**
+   * Mode `w`: drops the archive being written (its temporary file) and leaves `path` as it was;
+   * mode `r`: the same as `close()`. Idempotent, and a no-op after `close()`.
+   */
+  async discard(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await Promise.allSettled(this.#appending);
+    await this.#file.close().catch(ignore);
+    if (this.#tempPath) await fs.promises.rm(this.#tempPath, { force: true });
   }
 
   // ---- reading ----------------------------------------------------------------------------

@@ -135,6 +135,30 @@ describe("zarrstore cp", () => {
     expect(fs.existsSync(path.join(dst, "temp/.zarray"))).toBe(false);
   });
 
+  it("leaves an existing zip as it was when a copy into it fails", async () => {
+    const src = scratch("src");
+    writeDataset(src, 4);
+    const out = scratch("zip");
+    const zip = path.join(out, "data.zarr.zip");
+    expect((await runCli(["cp", src, zip, "-q"])).code).toBe(0);
+    const before = fs.readFileSync(zip);
+    // The source: a copy of that archive with one byte of the chunk temp/3 flipped, which
+    // fails its CRC check, so that one key cannot be read.
+    const broken = path.join(scratch("broken"), "broken.zip");
+    const bytes = Buffer.from(before);
+    const at = bytes.indexOf(Buffer.from(patternBytes(1024, 103)));
+    expect(at).toBeGreaterThan(0);
+    bytes[at + 10] = (bytes[at + 10] as number) ^ 0xff;
+    fs.writeFileSync(broken, bytes);
+    const result = await runCli(["cp", broken, zip, "--retries", "0"]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/1 keys failed:\n {2}\/temp\/3 {2}Integrity/);
+    expect(result.stderr).toContain(`${zip} was not written (left as it was)`);
+    expect(result.stderr).not.toContain("--resume");
+    expect(fs.readFileSync(zip).equals(before)).toBe(true);
+    expect(fs.readdirSync(out)).toEqual(["data.zarr.zip"]);
+  });
+
   it("notes an empty source, and refuses to copy a store onto itself", async () => {
     const empty = await runCli(["cp", scratch("empty"), scratch("dst")]);
     expect(empty.code).toBe(0);
@@ -394,22 +418,26 @@ function countFiles(dir: string): number {
 }
 
 describe("zarrstore cp as a process", () => {
-  it("stops cleanly on Ctrl-C (SIGINT), says how to resume, and the resume finishes the copy", async () => {
-    const src = scratch("src");
-    writeDataset(src, 1500, 4096);
-    const dst = scratch("dst");
-    const run = startCli(["cp", src, dst, "--concurrency", "4"]);
-    await until(() => countFiles(dst) >= 200, 30_000);
-    run.child.kill("SIGINT");
-    expect(await run.exited).toBe(1);
-    expect(run.stderr).toMatch(/interrupted/);
-    const hint = /to finish, run: (.+)\n/.exec(run.stderr)?.[1];
-    expect(hint).toBe(`zarrstore cp ${src} ${dst} --concurrency 4 --resume`);
-    expect(fs.existsSync(path.join(dst, ".zgroup"))).toBe(false); // metadata withheld
-    const resumed = await runCli(hint!.split(" ").slice(1).concat("--json"));
-    expect(resumed.code).toBe(0);
-    expect(await snapshot(dst)).toEqual(await snapshot(src));
-  }, 60_000);
+  it.each(["SIGINT", "SIGTERM"] as const)(
+    "stops cleanly on %s, says how to resume, and the resume finishes the copy",
+    async (signal) => {
+      const src = scratch("src");
+      writeDataset(src, 1500, 4096);
+      const dst = scratch("dst");
+      const run = startCli(["cp", src, dst, "--concurrency", "4"]);
+      await until(() => countFiles(dst) >= 200, 30_000);
+      run.child.kill(signal);
+      expect(await run.exited).toBe(1);
+      expect(run.stderr).toMatch(/interrupted/);
+      const hint = /to finish, run: (.+)\n/.exec(run.stderr)?.[1];
+      expect(hint).toBe(`zarrstore cp ${src} ${dst} --concurrency 4 --resume`);
+      expect(fs.existsSync(path.join(dst, ".zgroup"))).toBe(false); // metadata withheld
+      const resumed = await runCli(hint!.split(" ").slice(1).concat("--json"));
+      expect(resumed.code).toBe(0);
+      expect(await snapshot(dst)).toEqual(await snapshot(src));
+    },
+    60_000,
+  );
 
   it("after SIGKILL, --resume ends byte-identical and re-sends under 10 % of what was done", async () => {
     const src = scratch("src");

@@ -11,6 +11,7 @@ import { copyStore } from "../../zarr/copy.js";
 import { parseCommandArgs, parseCount, writeJson } from "../format.js";
 import { type CliIO, type Command, EXIT, UsageError } from "../io.js";
 import { openTarget } from "../target.js";
+import { discardOutput } from "./cp.js";
 
 const OPTIONS = {
   "inline-zarr-json": { type: "boolean" },
@@ -125,6 +126,10 @@ async function importCar(car: string, url: string, values: Values, io: CliIO): P
       signal: io.signal,
     });
     const root = source.root;
+    const written = dst;
+    dst = undefined;
+    if (!summary.ok) await discardOutput(written, url, io);
+    else await written.close();
     if (values.json) {
       writeJson(io, {
         root,
@@ -138,6 +143,8 @@ async function importCar(car: string, url: string, values: Values, io: CliIO): P
     }
     return summary.ok ? EXIT.ok : EXIT.failed;
   } finally {
+    // Still set: the import threw. A zip or CAR being written is dropped, not installed half done.
+    if (dst) await discardOutput(dst, url, io).catch(() => {});
     await Promise.allSettled([source.store.close(), dst?.close()]);
   }
 }

@@ -1,6 +1,6 @@
 import { redactUrl } from "../../http/status.js";
 import type { OpenOptions } from "../../open.js";
-import type { Store } from "../../store.js";
+import { isDiscardable, type Store } from "../../store.js";
 import { IcechunkStore } from "../../stores/icechunk/index.js";
 import { type CopyOptions, type CopySummary, copyStore } from "../../zarr/copy.js";
 import { note, parseCommandArgs, parseCount, writeJson } from "../format.js";
@@ -106,18 +106,35 @@ export async function runCopy(
         ? await copyAndCommit(src, dst, copyOptions, flags, io)
         : await copyStore(src, dst, copyOptions);
     reporter.stop();
-    // Closing finishes what some destinations write last (a zip's central directory): its
-    // failure is the command's failure.
     const closing = dst;
     dst = undefined;
+    if (!summary.ok && (await discardOutput(closing, dstUrl, io))) {
+      printSummary(name, summary, options, args, flags, io, { discarded: true });
+      return EXIT.failed;
+    }
+    // Closing finishes what some destinations write last (a zip's central directory): its
+    // failure is the command's failure.
     await closing.close();
     printSummary(name, summary, options, args, flags, io);
     return summary.ok ? EXIT.ok : EXIT.failed;
   } finally {
     reporter.stop();
+    // Still set: the copy threw. A zip or CAR being written is dropped, not installed half done.
+    if (dst) await discardOutput(dst, dstUrl, io).catch(() => {});
     await Promise.allSettled([src.close(), dst?.close()]);
     if (src instanceof IcechunkStore || dst instanceof IcechunkStore) await releaseIcechunk(io);
   }
+}
+
+/**
+ * Drops what a write-on-close destination (a zip or CAR file) gathered, so that a failed copy
+ * leaves the file as it was; says so on stderr. `false` for other stores (they keep what landed).
+ */
+export async function discardOutput(dst: Store, url: string, io: CliIO): Promise<boolean> {
+  if (!isDiscardable(dst)) return false;
+  await dst.discard();
+  io.stderr.write(`${url} was not written (left as it was): the copy did not complete\n`);
+  return true;
 }
 
 /** Into Icechunk: metadata first (it takes chunks only under existing arrays), then commit. */
@@ -171,6 +188,7 @@ function printSummary(
   args: string[],
   flags: CopyFlags,
   io: CliIO,
+  outcome: { discarded?: boolean } = {},
 ): void {
   if (flags.json) {
     writeJson(io, summary);
@@ -210,7 +228,10 @@ function printSummary(
       `zarrstore ${name}: metadata not written, so no reader takes the copy for complete\n`,
     );
   }
-  if (!summary.ok) {
+  if (outcome.discarded) {
+    // An archive is written whole or not at all: there is nothing to resume.
+    io.stderr.write(`to copy again: zarrstore ${name} ${args.join(" ")}\n`);
+  } else if (!summary.ok) {
     io.stderr.write(`to finish, run: ${resumeCommand(name, args)}\n`);
   }
 }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { StoreError } from "../../errors.js";
-import type { CallOptions } from "../../store.js";
+import type { CallOptions, Discardable } from "../../store.js";
 import { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
 
 /** Options for `openCarFile`. */
@@ -16,7 +16,7 @@ export interface CarFileOptions extends IPLDStoreOptions {
  * An IPLDStore that writes itself as a CARv1 to `path` when closed (temp file + rename, so the
  * file is whole or absent). `root` tells the root CID written.
  */
-export class CarFileStore extends IPLDStore {
+export class CarFileStore extends IPLDStore implements Discardable {
   readonly path: string;
   #closed = false;
   #root: string | undefined;
@@ -29,6 +29,13 @@ export class CarFileStore extends IPLDStore {
   /** The root CID of the CAR written by `close()` (undefined before). */
   get root(): string | undefined {
     return this.#root;
+  }
+
+  /** Releases the store without writing the CAR: `path` is left as it was. Idempotent. */
+  async discard(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await super.close();
   }
 
   /** Writes the CAR (once), then releases the store. */
