@@ -9,7 +9,7 @@
  *                                remote; AWS_CA_BUNDLE unset, rclone 1.60 fails with it)
  *
  * Downloads start from a listing, as the tools do (the floor reads known names). Every upload
- * goes to a fresh prefix. Rounds alternate contenders (rotating who goes first); medians and
+ * run goes to a fresh container (a container's database slows down as it grows). Rounds alternate contenders (rotating who goes first); medians and
  * ratios to the floor are printed, with the client's CPU per object for in-process contenders.
  *
  * Targets (notes/performance-anchors.md): uploads ≥ 0.95× the bare-client floor, downloads
@@ -43,10 +43,16 @@ type Key = `/${string}`;
 const retries = new Map<string, number>();
 const names = Array.from({ length: COUNT }, (_, i) => `c/${Math.floor(i / 100)}/${i % 100}`);
 
+/** Where a run writes or reads: a container (an S3 bucket) and a folder in it. */
+interface Target {
+  container: string;
+  prefix: string;
+}
+
 interface Contender {
   name: string;
-  upload(prefix: string): Promise<void>;
-  download(prefix: string): Promise<void>;
+  upload(target: Target): Promise<void>;
+  download(target: Target): Promise<void>;
   /** Client CPU is measured only for contenders running in this process. */
   inProcess: boolean;
 }
@@ -93,13 +99,27 @@ async function main(): Promise<void> {
     console.log(
       `# Swift ${COUNT} × ${SIZE / 1024} KiB, ${CONCURRENCY} in flight, ${ROUNDS} rounds`,
     );
-    const up = await measure(contenders, "upload", async (c, round) =>
-      c.upload(`up-${round}-${slug(c.name)}`),
+    // Every upload run gets a fresh container: a container's database slows down as it grows,
+    // which would otherwise penalise whoever runs later.
+    const up = await measure(
+      contenders,
+      "upload",
+      async (c, round) => {
+        const container = `up-${round}-${slug(c.name)}`;
+        return { container, prefix: "data" };
+      },
+      async (c, target) => c.upload(target),
+      (target) => makeContainer(storageUrl, token, target.container),
     );
     printTable("upload", "obj/s", up.results, "undici floor");
     printRoundRatios(up.results, "undici floor");
     printCpu(up.cpu);
-    const down = await measure(contenders, "download", async (c) => c.download(readPrefix));
+    const down = await measure(
+      contenders,
+      "download",
+      async () => ({ container: CONTAINER, prefix: readPrefix }),
+      async (c, target) => c.download(target),
+    );
     printTable("download (list + get)", "obj/s", down.results, "undici floor");
     printRoundRatios(down.results, "undici floor");
     printCpu(down.cpu);
@@ -117,7 +137,9 @@ async function main(): Promise<void> {
 async function measure(
   contenders: Contender[],
   label: string,
-  work: (c: Contender, round: number) => Promise<void>,
+  targetOf: (c: Contender, round: number) => Promise<Target>,
+  work: (c: Contender, target: Target) => Promise<void>,
+  prepare?: (target: Target) => Promise<void>,
 ): Promise<{ results: Result[]; cpu: Map<string, number[]> }> {
   const rates = new Map<string, number[]>(contenders.map((c) => [c.name, []]));
   const cpu = new Map<string, number[]>();
@@ -127,9 +149,11 @@ async function measure(
       (_, i) => contenders[(i + round) % contenders.length] as Contender,
     );
     for (const c of order) {
+      const target = await targetOf(c, round);
+      await prepare?.(target);
       const cpuStart = process.cpuUsage();
       const started = performance.now();
-      await work(c, round);
+      await work(c, target);
       const seconds = (performance.now() - started) / 1000;
       rates.get(c.name)?.push(COUNT / seconds);
       if (c.inProcess) {
@@ -301,16 +325,13 @@ function makeContenders(
   // (this server resets a keep-alive connection now and then); retries are counted.
   const retried = (name: string, store: Store) =>
     withRetry(store, { onRetry: () => retries.set(name, (retries.get(name) ?? 0) + 1) });
-  const swiftStore = (prefix: string) =>
-    retried(
-      "SwiftStore",
-      new SwiftStore({ container: CONTAINER, prefix, storageOptions: credentials }),
-    );
-  const s3Store = (prefix: string) =>
+  const swiftStore = (container: string, prefix: string) =>
+    retried("SwiftStore", new SwiftStore({ container, prefix, storageOptions: credentials }));
+  const s3Store = (container: string, prefix: string) =>
     retried(
       "S3Store",
       new S3Store({
-        bucket: CONTAINER,
+        bucket: container,
         prefix,
         endpoint: swift.s3Endpoint,
         credentials: s3Credentials,
@@ -321,13 +342,13 @@ function makeContenders(
     {
       name: "SwiftStore",
       inProcess: true,
-      async upload(prefix) {
-        const store = swiftStore(prefix);
+      async upload({ container, prefix }) {
+        const store = swiftStore(container, prefix);
         await pool(names, CONCURRENCY, (name) => store.set(`/${name}` as Key, value));
         await store.close();
       },
-      async download(prefix) {
-        const store = swiftStore(prefix);
+      async download({ container, prefix }) {
+        const store = swiftStore(container, prefix);
         const keys: Key[] = [];
         for await (const key of store.list()) keys.push(key);
         await pool(keys, CONCURRENCY, async (key) => {
@@ -339,10 +360,10 @@ function makeContenders(
     {
       name: "undici floor",
       inProcess: true,
-      async upload(prefix) {
+      async upload({ container, prefix }) {
         const agent = new Agent({ connections: CONCURRENCY });
         await pool(names, CONCURRENCY, async (name) => {
-          const response = await request(`${storageUrl}/${CONTAINER}/${prefix}/${name}`, {
+          const response = await request(`${storageUrl}/${container}/${prefix}/${name}`, {
             method: "PUT",
             body: value,
             headers: { "x-auth-token": token },
@@ -352,10 +373,10 @@ function makeContenders(
         });
         await agent.close();
       },
-      async download(prefix) {
+      async download({ container, prefix }) {
         const agent = new Agent({ connections: CONCURRENCY });
         await pool(names, CONCURRENCY, async (name) => {
-          const response = await request(`${storageUrl}/${CONTAINER}/${prefix}/${name}`, {
+          const response = await request(`${storageUrl}/${container}/${prefix}/${name}`, {
             headers: { "x-auth-token": token },
             dispatcher: agent,
           });
@@ -367,7 +388,7 @@ function makeContenders(
     {
       name: "swift CLI",
       inProcess: false,
-      async upload(prefix) {
+      async upload({ container, prefix }) {
         await run(
           "swift",
           [
@@ -376,13 +397,13 @@ function makeContenders(
             String(CONCURRENCY),
             "--object-name",
             prefix,
-            CONTAINER,
+            container,
             ".",
           ],
           { cwd: source, env, maxBuffer: 64 * 1024 * 1024 },
         );
       },
-      async download(prefix) {
+      async download({ container, prefix }) {
         const dir = freshDir();
         await run(
           "swift",
@@ -394,7 +415,7 @@ function makeContenders(
             `${prefix}/`,
             "--output-dir",
             dir,
-            CONTAINER,
+            container,
           ],
           { env, maxBuffer: 64 * 1024 * 1024 },
         );
@@ -404,18 +425,18 @@ function makeContenders(
     {
       name: "rclone swift",
       inProcess: false,
-      async upload(prefix) {
+      async upload({ container, prefix }) {
         await run(
           "rclone",
-          ["copy", "--transfers", String(CONCURRENCY), source, `zsswift:${CONTAINER}/${prefix}`],
+          ["copy", "--transfers", String(CONCURRENCY), source, `zsswift:${container}/${prefix}`],
           { env },
         );
       },
-      async download(prefix) {
+      async download({ container, prefix }) {
         const dir = freshDir();
         await run(
           "rclone",
-          ["copy", "--transfers", String(CONCURRENCY), `zsswift:${CONTAINER}/${prefix}`, dir],
+          ["copy", "--transfers", String(CONCURRENCY), `zsswift:${container}/${prefix}`, dir],
           { env },
         );
         rmSync(dir, { recursive: true, force: true });
@@ -424,13 +445,13 @@ function makeContenders(
     {
       name: "S3Store",
       inProcess: true,
-      async upload(prefix) {
-        const store = s3Store(prefix);
+      async upload({ container, prefix }) {
+        const store = s3Store(container, prefix);
         await pool(names, CONCURRENCY, (name) => store.set(`/${name}` as Key, value));
         await store.close();
       },
-      async download(prefix) {
-        const store = s3Store(prefix);
+      async download({ container, prefix }) {
+        const store = s3Store(container, prefix);
         const keys: Key[] = [];
         for await (const key of store.list()) keys.push(key);
         await pool(keys, CONCURRENCY, async (key) => {
@@ -442,7 +463,7 @@ function makeContenders(
     {
       name: "aws s3 cp",
       inProcess: false,
-      async upload(prefix) {
+      async upload({ container, prefix }) {
         await run(
           "/usr/bin/aws",
           [
@@ -453,12 +474,12 @@ function makeContenders(
             "--endpoint-url",
             swift.s3Endpoint,
             source,
-            `s3://${CONTAINER}/${prefix}/`,
+            `s3://${container}/${prefix}/`,
           ],
           { env },
         );
       },
-      async download(prefix) {
+      async download({ container, prefix }) {
         const dir = freshDir();
         await run(
           "/usr/bin/aws",
@@ -469,7 +490,7 @@ function makeContenders(
             "--quiet",
             "--endpoint-url",
             swift.s3Endpoint,
-            `s3://${CONTAINER}/${prefix}/`,
+            `s3://${container}/${prefix}/`,
             dir,
           ],
           { env },
@@ -480,18 +501,18 @@ function makeContenders(
     {
       name: "rclone s3",
       inProcess: false,
-      async upload(prefix) {
+      async upload({ container, prefix }) {
         await run(
           "rclone",
-          ["copy", "--transfers", String(CONCURRENCY), source, `zss3:${CONTAINER}/${prefix}`],
+          ["copy", "--transfers", String(CONCURRENCY), source, `zss3:${container}/${prefix}`],
           { env },
         );
       },
-      async download(prefix) {
+      async download({ container, prefix }) {
         const dir = freshDir();
         await run(
           "rclone",
-          ["copy", "--transfers", String(CONCURRENCY), `zss3:${CONTAINER}/${prefix}`, dir],
+          ["copy", "--transfers", String(CONCURRENCY), `zss3:${container}/${prefix}`, dir],
           { env },
         );
         rmSync(dir, { recursive: true, force: true });
@@ -542,6 +563,15 @@ function writeFixture(dir: string): void {
     mkdirSync(path.join(dir, path.dirname(name)), { recursive: true });
     writeFileSync(path.join(dir, name), value);
   }
+}
+
+/** Creates a container (an S3 bucket) through the Swift API, outside the timed part. */
+async function makeContainer(storageUrl: string, token: string, container: string): Promise<void> {
+  const response = await fetch(`${storageUrl}/${container}`, {
+    method: "PUT",
+    headers: { "X-Auth-Token": token },
+  });
+  await response.body?.cancel();
 }
 
 function slug(name: string): string {
