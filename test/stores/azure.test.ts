@@ -186,8 +186,8 @@ describe("Azure connection strings, URLs and environment", () => {
         `<BlobPrefix><Name>dir/</Name></BlobPrefix></Blobs><NextMarker>2!abc</NextMarker></EnumerationResults>`,
     );
     expect(page.entries).toEqual([
-      { kind: "blob", name: "a & b", size: 3, etag: "0x1" },
-      { kind: "blob", name: "odd\u0001name", size: 0, etag: undefined },
+      { kind: "object", name: "a & b", size: 3, etag: "0x1" },
+      { kind: "object", name: "odd\u0001name", size: 0, etag: undefined },
       { kind: "prefix", name: "dir/" },
     ]);
     expect(page.nextMarker).toBe("2!abc");

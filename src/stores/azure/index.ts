@@ -21,6 +21,14 @@ import {
   type HttpResponse,
   type HttpTransport,
 } from "../http-transport.js";
+import {
+  inParallel,
+  ObjectNames,
+  objectNamesOf,
+  rangeBySize,
+  statFromHeaders,
+  unquote,
+} from "../object-store.js";
 import { putBlocks } from "./blocks.js";
 import { type AzureCall, AzureClient, type AzureCredential } from "./client.js";
 import { parseAzureUrl, resolveTarget } from "./env.js";
@@ -111,6 +119,7 @@ export class AzureBlobStore implements Store {
   readonly prefix: string;
   readonly #client: AzureClient;
   readonly #blobPrefix: string;
+  readonly #names: ObjectNames;
   readonly #readOnly: boolean;
   readonly #createContainer: boolean;
   readonly #singlePutLimit: number;
@@ -127,6 +136,7 @@ export class AzureBlobStore implements Store {
     this.container = options.container;
     this.prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
     this.#blobPrefix = this.prefix ? `${this.prefix}/` : "";
+    this.#names = new ObjectNames(this.#blobPrefix);
     this.#readOnly = options.readOnly ?? false;
     this.#createContainer = options.createContainer ?? true;
     this.#singlePutLimit = options.singlePutLimit ?? DEFAULT_SINGLE_PUT_LIMIT;
@@ -174,7 +184,7 @@ export class AzureBlobStore implements Store {
     throwIfAborted(options?.signal, "getRange", path);
     // No suffix ranges in Azure, and a zero-length range has no HTTP spelling: the size decides.
     if ("suffixLength" in range || range.length === 0)
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     const call = this.#blobCall("GET", path, "getRange", options?.signal, {
       "x-ms-range": rangeHeader(range),
     });
@@ -183,7 +193,7 @@ export class AzureBlobStore implements Store {
     if (response.status === 416) {
       // At or past the end, or any range of an empty blob: the size tells which.
       await response.discard();
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     if (response.status !== 206 && response.status !== 200) throw await this.#fail(response, call);
     const bytes = await this.#client.read(response, call);
@@ -206,12 +216,7 @@ export class AzureBlobStore implements Store {
     if (response.status === 404) return this.#missing(response, call);
     if (response.status !== 200) throw await this.#fail(response, call);
     await response.discard();
-    const lastModified = response.header("last-modified");
-    return {
-      size: Number(response.header("content-length") ?? 0),
-      etag: unquote(response.header("etag")),
-      lastModified: lastModified ? new Date(lastModified) : undefined,
-    };
+    return statFromHeaders(response);
   }
 
   async set(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<void> {
@@ -251,41 +256,22 @@ export class AzureBlobStore implements Store {
     const folder = toPrefix(prefix);
     this.#assertWritable("deletePrefix", folder);
     throwIfAborted(options?.signal, "deletePrefix", folder);
-    const names: string[] = [];
-    for await (const entry of this.#entries(folder, undefined, "deletePrefix", options?.signal)) {
-      if (entry.kind === "blob") names.push(entry.name);
-    }
-    let next = 0;
-    const lane = async () => {
-      while (next < names.length) {
-        await this.#deleteBlob(names[next++] as string, folder, options?.signal);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency * 2, names.length) }, lane));
+    const names = await objectNamesOf(
+      this.#entries(folder, undefined, "deletePrefix", options?.signal),
+    );
+    // Deletes carry no body: twice the lanes of block uploads keep the connection pool busy.
+    await inParallel(names, this.#concurrency * 2, (name) =>
+      this.#deleteBlob(name, folder, options?.signal),
+    );
   }
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
     const folder = toPrefix(prefix);
-    for await (const entry of this.#entries(folder, undefined, "list", options?.signal)) {
-      const key = entry.kind === "blob" ? this.#keyOf(entry.name) : undefined;
-      if (key !== undefined) yield key;
-    }
+    yield* this.#names.keys(this.#entries(folder, undefined, "list", options?.signal));
   }
 
   async listDir(prefix?: string, options?: CallOptions): Promise<ListDirResult> {
-    const folder = toPrefix(prefix);
-    const keys: AbsolutePath[] = [];
-    const prefixes: Prefix[] = [];
-    for await (const entry of this.#entries(folder, "/", "listDir", options?.signal)) {
-      if (entry.kind === "prefix") {
-        const sub = this.#keyOf(entry.name.slice(0, -1));
-        if (sub !== undefined) prefixes.push(`${sub}/` as Prefix);
-      } else {
-        const key = this.#keyOf(entry.name);
-        if (key !== undefined) keys.push(key);
-      }
-    }
-    return { keys, prefixes };
+    return this.#names.dir(this.#entries(toPrefix(prefix), "/", "listDir", options?.signal));
   }
 
   async close(): Promise<void> {
@@ -312,18 +298,7 @@ export class AzureBlobStore implements Store {
   }
 
   #blobName(key: AbsolutePath): string {
-    return this.#blobPrefix + key.slice(1);
-  }
-
-  #keyOf(name: string): AbsolutePath | undefined {
-    if (!name.startsWith(this.#blobPrefix)) return undefined;
-    try {
-      // Blobs whose names are not valid keys (ending in '/', '//'…) are not part of a Zarr
-      // hierarchy: they are left out rather than handed on broken.
-      return toKey(`/${name.slice(this.#blobPrefix.length)}`);
-    } catch {
-      return undefined;
-    }
+    return this.#names.nameOf(key);
   }
 
   #blobCall(
@@ -448,18 +423,6 @@ export class AzureBlobStore implements Store {
     });
   }
 
-  async #rangeBySize(
-    key: AbsolutePath,
-    range: RangeQuery,
-    options?: CallOptions,
-  ): Promise<Uint8Array | undefined> {
-    const stat = await this.stat(key, options);
-    if (stat === undefined) return undefined;
-    const { start, end } = resolveRange(range, stat.size, key);
-    if (end <= start) return new Uint8Array(0);
-    return this.getRange(key, { offset: start, length: end - start }, options);
-  }
-
   /**
    * A 404 on a key: `undefined` when the blob is missing. A missing container is an empty store
    * while the first write may still create it; for a read-only store (or createContainer: false)
@@ -548,10 +511,6 @@ function conditionHeaders(options: SetOptions | undefined): Record<string, strin
 
 function quote(etag: string): string {
   return etag.startsWith('"') || etag.startsWith('W/"') ? etag : `"${etag}"`;
-}
-
-function unquote(etag: string | undefined): string | undefined {
-  return etag?.replace(/^"|"$/g, "");
 }
 
 function checkOptions(options: AzureBlobStoreOptions): void {

@@ -8,7 +8,7 @@ import type { AzureCall, AzureClient } from "./client.js";
 
 /** One entry of a listing: a blob, or a virtual folder when a delimiter was given. */
 export type AzureListEntry =
-  | { kind: "blob"; name: string; size: number; etag: string | undefined }
+  | { kind: "object"; name: string; size: number; etag: string | undefined }
   | { kind: "prefix"; name: string };
 
 /** What `listBlobs` needs from the store. */
@@ -83,7 +83,7 @@ export function parseListPage(xml: string): {
     } else {
       const size = Number(readTag(body, "Content-Length") ?? 0);
       const etag = readTag(body, "Etag");
-      entries.push({ kind: "blob", name, size, etag: etag?.replace(/^"|"$/g, "") });
+      entries.push({ kind: "object", name, size, etag: etag?.replace(/^"|"$/g, "") });
     }
   }
   // Names are XML-escaped, so the one literal <NextMarker> is the top-level one.

@@ -21,6 +21,7 @@ import {
   type HttpResponse,
   type HttpTransport,
 } from "../http-transport.js";
+import { inParallel, ObjectNames, objectNamesOf, rangeBySize } from "../object-store.js";
 import { type GcsCall, GcsClient, type GcsTokenProvider } from "./client.js";
 import { BACKEND, gcsError, mapGcsError, parseGcsError } from "./errors.js";
 import { listObjects } from "./list.js";
@@ -88,6 +89,7 @@ export class GcsStore implements Store {
   readonly prefix: string;
   readonly #client: GcsClient;
   readonly #objectPrefix: string;
+  readonly #names: ObjectNames;
   readonly #readOnly: boolean;
   readonly #threshold: number;
   readonly #chunkSize: number;
@@ -99,6 +101,7 @@ export class GcsStore implements Store {
     this.bucket = options.bucket;
     this.prefix = (options.prefix ?? "").replace(/^\/+|\/+$/g, "");
     this.#objectPrefix = this.prefix ? `${this.prefix}/` : "";
+    this.#names = new ObjectNames(this.#objectPrefix);
     this.#readOnly = options.readOnly ?? false;
     this.#threshold = options.resumableThreshold ?? DEFAULT_RESUMABLE_THRESHOLD;
     this.#chunkSize = options.chunkSize ?? DEFAULT_CHUNK_SIZE;
@@ -144,13 +147,13 @@ export class GcsStore implements Store {
     checkRange(range, path);
     throwIfAborted(options?.signal, "getRange", path);
     const empty = "length" in range ? range.length === 0 : range.suffixLength === 0;
-    if (empty) return this.#rangeBySize(path, range, options);
+    if (empty) return rangeBySize(this, path, range, options);
     const call = this.#mediaCall(path, "getRange", options?.signal, { range: rangeHeader(range) });
     const response = await this.#client.send(call);
     if (response.status === 404) return this.#missing(response, call);
     if (response.status === 416) {
       await response.discard();
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     if (response.status !== 206 && response.status !== 200) throw await this.#fail(response, call);
     const bytes = await this.#client.read(response, call);
@@ -222,41 +225,21 @@ export class GcsStore implements Store {
     const folder = toPrefix(prefix);
     this.#assertWritable("deletePrefix", folder);
     throwIfAborted(options?.signal, "deletePrefix", folder);
-    const names: string[] = [];
-    for await (const entry of this.#entries(folder, undefined, "deletePrefix", options?.signal)) {
-      if (entry.kind === "object") names.push(entry.name);
-    }
-    let next = 0;
-    const lane = async () => {
-      while (next < names.length) {
-        await this.#deleteObject(names[next++] as string, folder, options?.signal);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.#concurrency, names.length) }, lane));
+    const names = await objectNamesOf(
+      this.#entries(folder, undefined, "deletePrefix", options?.signal),
+    );
+    await inParallel(names, this.#concurrency, (name) =>
+      this.#deleteObject(name, folder, options?.signal),
+    );
   }
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
     const folder = toPrefix(prefix);
-    for await (const entry of this.#entries(folder, undefined, "list", options?.signal)) {
-      const key = entry.kind === "object" ? this.#keyOf(entry.name) : undefined;
-      if (key !== undefined) yield key;
-    }
+    yield* this.#names.keys(this.#entries(folder, undefined, "list", options?.signal));
   }
 
   async listDir(prefix?: string, options?: CallOptions): Promise<ListDirResult> {
-    const folder = toPrefix(prefix);
-    const keys: AbsolutePath[] = [];
-    const prefixes: Prefix[] = [];
-    for await (const entry of this.#entries(folder, "/", "listDir", options?.signal)) {
-      if (entry.kind === "prefix") {
-        const sub = this.#keyOf(entry.name.slice(0, -1));
-        if (sub !== undefined) prefixes.push(`${sub}/` as Prefix);
-      } else {
-        const key = this.#keyOf(entry.name);
-        if (key !== undefined) keys.push(key);
-      }
-    }
-    return { keys, prefixes };
+    return this.#names.dir(this.#entries(toPrefix(prefix), "/", "listDir", options?.signal));
   }
 
   async close(): Promise<void> {
@@ -282,22 +265,12 @@ export class GcsStore implements Store {
   }
 
   #objectName(key: AbsolutePath): string {
-    return this.#objectPrefix + key.slice(1);
+    return this.#names.nameOf(key);
   }
 
   // Object names go into the path as one segment: '/' is encoded too.
   #objectPath(key: AbsolutePath): string {
     return `/storage/v1/b/${encodeURIComponent(this.bucket)}/o/${encodeURIComponent(this.#objectName(key))}`;
-  }
-
-  #keyOf(name: string): AbsolutePath | undefined {
-    if (!name.startsWith(this.#objectPrefix)) return undefined;
-    try {
-      return toKey(`/${name.slice(this.#objectPrefix.length)}`);
-    } catch {
-      // Names that are not valid keys (ending in '/', '//'…) are not part of a Zarr hierarchy.
-      return undefined;
-    }
   }
 
   #mediaCall(
@@ -448,18 +421,6 @@ export class GcsStore implements Store {
       key: folder,
       fail: (response, call) => this.#fail(response, call),
     });
-  }
-
-  async #rangeBySize(
-    key: AbsolutePath,
-    range: RangeQuery,
-    options?: CallOptions,
-  ): Promise<Uint8Array | undefined> {
-    const stat = await this.stat(key, options);
-    if (stat === undefined) return undefined;
-    const { start, end } = resolveRange(range, stat.size, key);
-    if (end <= start) return new Uint8Array(0);
-    return this.getRange(key, { offset: start, length: end - start }, options);
   }
 
   /** A 404 on a key: `undefined` for a missing object, an error for a missing bucket. */

@@ -1,7 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
-import { compareKeys } from "../../listing.js";
-import { checkRange, rangeHeader, resolveRange, sliceRange } from "../../ranges.js";
+import { checkRange, rangeHeader, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
   Capabilities,
@@ -13,6 +12,14 @@ import type {
   Store,
 } from "../../store.js";
 import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
+import {
+  inParallel,
+  ObjectNames,
+  objectNamesOf,
+  rangeBySize,
+  statFromHeaders,
+  unquote,
+} from "../object-store.js";
 import { bufferResponse, readS3Body, type S3Call, S3Client, type S3Transport } from "./client.js";
 import {
   CredentialSource,
@@ -117,6 +124,7 @@ export class S3Store implements Store {
   readonly prefix: string;
   readonly #options: S3StoreOptions;
   readonly #objectPrefix: string;
+  readonly #names: ObjectNames;
   readonly #readOnly: boolean;
   readonly #threshold: number;
   readonly #partSize: number;
@@ -146,6 +154,7 @@ export class S3Store implements Store {
     this.bucket = options.bucket;
     this.prefix = normalisePrefix(options.prefix);
     this.#objectPrefix = this.prefix ? `${this.prefix}/` : "";
+    this.#names = new ObjectNames(this.#objectPrefix);
     this.#readOnly = options.readOnly ?? false;
     this.#threshold = options.multipartThreshold ?? DEFAULT_MULTIPART_THRESHOLD;
     this.#partSize = Math.max(options.partSize ?? DEFAULT_PART_SIZE, MIN_PART_SIZE);
@@ -196,7 +205,7 @@ export class S3Store implements Store {
       ("length" in range && range.length === 0) ||
       ("suffixLength" in range && range.suffixLength === 0)
     ) {
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     const call = this.#objectCall("GET", path, "getRange", options?.signal, {
       Range: rangeHeader(range),
@@ -206,7 +215,7 @@ export class S3Store implements Store {
     if (response.status === 404) return this.#missing(client, response, call);
     if (response.status === 416) {
       await response.discard();
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     if (response.status === 200) {
       return sliceRange(await readS3Body(response, call, this.bucket), range, path);
@@ -229,12 +238,7 @@ export class S3Store implements Store {
       return this.#explainHead(client, path, options);
     }
     this.#bucketSeen = true;
-    const lastModified = response.header("last-modified");
-    return {
-      size: Number(response.header("content-length") ?? 0),
-      etag: unquote(response.header("etag")),
-      lastModified: lastModified ? new Date(lastModified) : undefined,
-    };
+    return statFromHeaders(response);
   }
 
   async set(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<void> {
@@ -289,10 +293,9 @@ export class S3Store implements Store {
     const folder = toPrefix(prefix);
     this.#assertWritable("deletePrefix", folder);
     throwIfAborted(options?.signal, "deletePrefix", folder);
-    const names: string[] = [];
-    for await (const entry of this.#entries(folder, undefined, "deletePrefix", options?.signal)) {
-      if (entry.kind === "object") names.push(entry.name);
-    }
+    const names = await objectNamesOf(
+      this.#entries(folder, undefined, "deletePrefix", options?.signal),
+    );
     for (let i = 0; i < names.length; i += DELETE_BATCH) {
       const batch = names.slice(i, i + DELETE_BATCH);
       if (
@@ -309,26 +312,11 @@ export class S3Store implements Store {
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
     const folder = toPrefix(prefix);
-    for await (const entry of this.#entries(folder, undefined, "list", options?.signal)) {
-      const key = entry.kind === "object" ? this.#keyOf(entry.name) : undefined;
-      if (key !== undefined) yield key;
-    }
+    yield* this.#names.keys(this.#entries(folder, undefined, "list", options?.signal));
   }
 
   async listDir(prefix?: string, options?: CallOptions): Promise<ListDirResult> {
-    const folder = toPrefix(prefix);
-    const keys: AbsolutePath[] = [];
-    const prefixes: Prefix[] = [];
-    for await (const entry of this.#entries(folder, "/", "listDir", options?.signal)) {
-      if (entry.kind === "prefix") {
-        const sub = this.#keyOf(entry.name.slice(0, -1));
-        if (sub !== undefined) prefixes.push(`${sub}/` as Prefix);
-      } else {
-        const key = this.#keyOf(entry.name);
-        if (key !== undefined) keys.push(key);
-      }
-    }
-    return { keys: keys.sort(compareKeys), prefixes: prefixes.sort(compareKeys) };
+    return this.#names.dir(this.#entries(toPrefix(prefix), "/", "listDir", options?.signal));
   }
 
   /** Releases the store's own transport (sockets); a transport passed in stays open. */
@@ -388,17 +376,7 @@ export class S3Store implements Store {
   }
 
   #objectName(key: AbsolutePath): string {
-    return this.#objectPrefix + key.slice(1);
-  }
-
-  #keyOf(name: string): AbsolutePath | undefined {
-    if (!name.startsWith(this.#objectPrefix)) return undefined;
-    try {
-      // Names that are not valid keys (folder markers ending in '/', '//'…) are left out.
-      return toKey(`/${name.slice(this.#objectPrefix.length)}`);
-    } catch {
-      return undefined;
-    }
+    return this.#names.nameOf(key);
   }
 
   #objectCall(
@@ -413,18 +391,6 @@ export class S3Store implements Store {
 
   #ctx(operation: string, key?: string) {
     return { operation, key, bucket: this.bucket };
-  }
-
-  async #rangeBySize(
-    key: AbsolutePath,
-    range: RangeQuery,
-    options?: CallOptions,
-  ): Promise<Uint8Array | undefined> {
-    const stat = await this.stat(key, options);
-    if (stat === undefined) return undefined;
-    const { start, end } = resolveRange(range, stat.size, key);
-    if (end <= start) return new Uint8Array(0);
-    return this.getRange(key, { offset: start, length: end - start }, options);
   }
 
   /** A 404 with a body: `NoSuchKey` is a missing key, anything else (`NoSuchBucket`) an error. */
@@ -664,22 +630,6 @@ async function resolveClient(options: S3StoreOptions, transport: S3Transport): P
     signPayload: options.signPayload ?? endpoint.protocol === "http:",
     transport,
   });
-}
-
-async function inParallel<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
-
-function unquote(etag: string | undefined): string | undefined {
-  return etag ? etag.replace(/^"|"$/g, "") : undefined;
 }
 
 function quote(etag: string): string {

@@ -19,7 +19,7 @@ export type SwiftListEntry =
       lastModified: string;
       slo: boolean;
     }
-  | { kind: "subdir"; name: string };
+  | { kind: "prefix"; name: string };
 
 interface RawEntry {
   name?: string;
@@ -107,7 +107,7 @@ function parsePage(body: Uint8Array, options: ListOptions): SwiftListEntry[] {
   }
   return (raw as RawEntry[]).map((entry) =>
     entry.subdir !== undefined
-      ? { kind: "subdir", name: entry.subdir }
+      ? { kind: "prefix", name: entry.subdir }
       : {
           kind: "object",
           name: entry.name ?? "",

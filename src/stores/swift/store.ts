@@ -1,7 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
-import { compareKeys } from "../../listing.js";
-import { checkRange, rangeHeader, resolveRange, sliceRange } from "../../ranges.js";
+import { checkRange, rangeHeader, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
   Capabilities,
@@ -13,6 +12,7 @@ import type {
   Store,
 } from "../../store.js";
 import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
+import { inParallel, ObjectNames, rangeBySize, statFromHeaders, unquote } from "../object-store.js";
 import { getenvAuth, SwiftAuthenticator, type SwiftStorageOptions } from "./auth.js";
 import {
   errorFrom,
@@ -95,6 +95,7 @@ export class SwiftStore implements Store {
   readonly #client: SwiftClient;
   readonly #ownsTransport: boolean;
   readonly #objectPrefix: string;
+  readonly #names: ObjectNames;
   readonly #readOnly: boolean;
   readonly #threshold: number;
   readonly #segmentSize: number;
@@ -112,6 +113,7 @@ export class SwiftStore implements Store {
     this.container = opts.container;
     this.prefix = normalisePrefix(opts.prefix);
     this.#objectPrefix = this.prefix ? `${this.prefix}/` : "";
+    this.#names = new ObjectNames(this.#objectPrefix);
     this.#readOnly = opts.readOnly ?? false;
     this.#threshold = opts.largeObjectThreshold ?? SWIFT_MAX_OBJECT_SIZE;
     this.#segmentSize = opts.segmentSize ?? DEFAULT_SEGMENT_SIZE;
@@ -171,7 +173,7 @@ export class SwiftStore implements Store {
       ("length" in range && range.length === 0) ||
       ("suffixLength" in range && range.suffixLength === 0)
     ) {
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     const call = this.#objectCall("GET", path, "getRange", options?.signal, {
       Range: rangeHeader(range),
@@ -181,7 +183,7 @@ export class SwiftStore implements Store {
     if (response.status === 416) {
       // Offset past the end, or any suffix of an empty value: the size tells which.
       await response.discard();
-      return this.#rangeBySize(path, range, options);
+      return rangeBySize(this, path, range, options);
     }
     if (response.status === 200) {
       // The server ignored the range (e.g. an empty value): cut it here.
@@ -200,12 +202,7 @@ export class SwiftStore implements Store {
     if (response.status === 404) return this.#missing(response, call);
     if (response.status !== 200) throw await errorFrom(response, call);
     this.#containerSeen = true;
-    const lastModified = response.header("last-modified");
-    return {
-      size: Number(response.header("content-length") ?? 0),
-      etag: unquote(response.header("etag")),
-      lastModified: lastModified ? new Date(lastModified) : undefined,
-    };
+    return statFromHeaders(response);
   }
 
   async set(key: AbsolutePath, value: Uint8Array, options?: SetOptions): Promise<void> {
@@ -292,26 +289,11 @@ export class SwiftStore implements Store {
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
     const folder = toPrefix(prefix);
-    for await (const entry of this.#entries(folder, undefined, "list", options?.signal)) {
-      const key = this.#keyOf(entry.name);
-      if (entry.kind === "object" && key !== undefined) yield key;
-    }
+    yield* this.#names.keys(this.#entries(folder, undefined, "list", options?.signal));
   }
 
   async listDir(prefix?: string, options?: CallOptions): Promise<ListDirResult> {
-    const folder = toPrefix(prefix);
-    const keys: AbsolutePath[] = [];
-    const prefixes: Prefix[] = [];
-    for await (const entry of this.#entries(folder, "/", "listDir", options?.signal)) {
-      if (entry.kind === "subdir") {
-        const sub = this.#keyOf(entry.name.slice(0, -1));
-        if (sub !== undefined) prefixes.push(`${sub}/` as Prefix);
-      } else {
-        const key = this.#keyOf(entry.name);
-        if (key !== undefined) keys.push(key);
-      }
-    }
-    return { keys: keys.sort(compareKeys), prefixes: prefixes.sort(compareKeys) };
+    return this.#names.dir(this.#entries(toPrefix(prefix), "/", "listDir", options?.signal));
   }
 
   /** Releases the store's own transport (sockets); a transport passed in stays open. */
@@ -346,18 +328,7 @@ export class SwiftStore implements Store {
   }
 
   #objectName(key: AbsolutePath): string {
-    return this.#objectPrefix + key.slice(1);
-  }
-
-  #keyOf(name: string): AbsolutePath | undefined {
-    if (!name.startsWith(this.#objectPrefix)) return undefined;
-    try {
-      // Objects whose names are not valid keys (directory markers ending in '/', '//'…) are
-      // not part of a Zarr hierarchy: they are left out rather than handed on broken.
-      return toKey(`/${name.slice(this.#objectPrefix.length)}`);
-    } catch {
-      return undefined;
-    }
+    return this.#names.nameOf(key);
   }
 
   #objectCall(
@@ -382,18 +353,6 @@ export class SwiftStore implements Store {
 
   #ctx(operation: string, key?: string) {
     return { operation, key, container: this.container };
-  }
-
-  async #rangeBySize(
-    key: AbsolutePath,
-    range: RangeQuery,
-    options?: CallOptions,
-  ): Promise<Uint8Array | undefined> {
-    const stat = await this.stat(key, options);
-    if (stat === undefined) return undefined;
-    const { start, end } = resolveRange(range, stat.size, key);
-    if (end <= start) return new Uint8Array(0);
-    return this.getRange(key, { offset: start, length: end - start }, options);
   }
 
   /**
@@ -586,22 +545,6 @@ function checkBulkReply(body: Uint8Array, call: SwiftCall, container: string): v
     { operation: call.operation, key: call.key, container },
     { status, retryable: code === "Unavailable" },
   );
-}
-
-async function inParallel<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
-
-function unquote(etag: string | undefined): string | undefined {
-  return etag ? etag.replace(/^"|"$/g, "") : undefined;
 }
 
 function normalisePrefix(prefix: string | undefined): string {
