@@ -4,9 +4,11 @@
 # tempurl middleware, on free ports. Facts behind the choices: ../../shared/notes/swift.md.
 #
 #   scripts/swift-server.sh start [--state-dir DIR] [--token-life SECONDS] [--workers N]
-#                                 [--log-level LEVEL] [--size SIZE] [--keystone]
+#                                 [--log-level LEVEL] [--size SIZE] [--keystone] [--watch PID]
 #       Starts the servers, waits until a PUT/GET/DELETE works, prints KEY=VALUE lines
-#       (also written to DIR/env, sourceable) and exits; the servers keep running.
+#       (also written to DIR/env, sourceable) and exits; the servers keep running. With
+#       --watch, a watchdog stops them once process PID has exited (a test run that was
+#       killed before its cleanup leaves nothing behind).
 #   scripts/swift-server.sh stop DIR      Stops every recorded PID, unmounts, removes DIR.
 #   scripts/swift-server.sh status DIR    Exit 0 when every recorded PID is alive.
 #
@@ -34,6 +36,12 @@ die() {
 stop_server() {
   local dir="$1"
   [ -d "$dir" ] || return 0
+  # The watchdog goes first, unless it is the one stopping the servers.
+  if [ -f "$dir/watchdog" ]; then
+    local watchdog
+    watchdog="$(cat "$dir/watchdog")"
+    [ "$watchdog" = "$$" ] || kill -TERM "$watchdog" 2>/dev/null || true
+  fi
   if [ -f "$dir/pids" ]; then
     # Each server runs in its own session (setsid): its PID is its process group, so its
     # forked workers go with it.
@@ -55,6 +63,13 @@ stop_server() {
   fi
   if mountpoint -q "$dir/srv" 2>/dev/null; then umount "$dir/srv" || umount -l "$dir/srv" || true; fi
   rm -rf "$dir"
+}
+
+# Polls every 2 s until process $2 is gone, then stops the servers of $1.
+watch_server() {
+  local dir="$1" pid="$2"
+  while kill -0 "$pid" 2>/dev/null && [ -d "$dir" ]; do sleep 2; done
+  stop_server "$dir"
 }
 
 status_server() {
@@ -504,7 +519,7 @@ EOF
 }
 
 start_server() {
-  local dir="" size="4g" keystone=0
+  local dir="" size="4g" keystone=0 watch=""
   TOKEN_LIFE=86400
   WORKERS=1
   LOG_LEVEL=INFO
@@ -516,6 +531,7 @@ start_server() {
     --log-level) LOG_LEVEL="$2"; shift 2 ;;
     --size) size="$2"; shift 2 ;;
     --keystone) keystone=1; shift ;;
+    --watch) watch="$2"; shift 2 ;;
     *) die "unknown option $1" ;;
     esac
   done
@@ -560,6 +576,10 @@ start_server() {
     done
   fi
   trap - EXIT
+  if [ -n "$watch" ]; then
+    setsid bash "$(readlink -f "${BASH_SOURCE[0]}")" watch "$dir" "$watch" </dev/null >/dev/null 2>&1 &
+    echo "$!" >"$dir/watchdog"
+  fi
   cat >"$dir/env" <<EOF
 SWIFT_STATE_DIR=$dir
 SWIFT_STORAGE=$storage
@@ -596,5 +616,6 @@ case "$cmd" in
 start) start_server "$@" ;;
 stop) [ $# -eq 1 ] || die "usage: $0 stop DIR"; stop_server "$1" ;;
 status) [ $# -eq 1 ] || die "usage: $0 status DIR"; status_server "$1" ;;
-*) die "usage: $0 start [--state-dir DIR] [--token-life S] [--workers N] [--log-level L] [--size SIZE] [--keystone] | stop DIR | status DIR" ;;
+watch) [ $# -eq 2 ] || die "usage: $0 watch DIR PID"; watch_server "$1" "$2" ;;
+*) die "usage: $0 start [--state-dir DIR] [--token-life S] [--workers N] [--log-level L] [--size SIZE] [--keystone] [--watch PID] | stop DIR | status DIR" ;;
 esac

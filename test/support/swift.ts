@@ -93,6 +93,8 @@ export async function startSwift(options: StartSwiftOptions = {}): Promise<Swift
   if (options.workers !== undefined) args.push("--workers", String(options.workers));
   if (options.logLevel !== undefined) args.push("--log-level", options.logLevel);
   if (options.keystone) args.push("--keystone");
+  // Should this process die before its afterAll, the servers stop by themselves.
+  args.push("--watch", String(process.pid));
   const { stdout } = await run("bash", [SCRIPT, ...args], {
     encoding: "utf8",
     // The first Keystone start on a machine builds its template.
