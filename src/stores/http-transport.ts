@@ -143,20 +143,48 @@ export function fetchTransport(fetchFn?: FetchLike): HttpTransport {
     async request(request) {
       const init: RequestInit = { method: request.method, headers: request.headers };
       if (request.body !== undefined) init.body = request.body as Uint8Array<ArrayBuffer>;
-      if (request.signal !== undefined) init.signal = request.signal;
-      return new FetchResponse(await send(request.url, init));
+      const link = linkSignal(request.signal);
+      if (link) init.signal = link.signal;
+      try {
+        return new FetchResponse(await send(request.url, init), link?.release);
+      } catch (error) {
+        link?.release();
+        throw error;
+      }
     },
     async close() {},
   };
 }
 
+/**
+ * A signal of the request's own that follows the caller's. Node's fetch keeps a listener on
+ * the signal it is given until the Request is garbage-collected, so a long-lived signal (a
+ * copy's, a server's) passed to thousands of requests piles up listeners ("MaxListeners
+ * exceeded"). Ours is removed as soon as the response body is read or dropped.
+ */
+function linkSignal(
+  caller: AbortSignal | undefined,
+): { signal: AbortSignal; release: () => void } | undefined {
+  if (caller === undefined) return undefined;
+  const own = new AbortController();
+  if (caller.aborted) {
+    own.abort(caller.reason);
+    return { signal: own.signal, release: () => {} };
+  }
+  const follow = () => own.abort(caller.reason);
+  caller.addEventListener("abort", follow, { once: true });
+  return { signal: own.signal, release: () => caller.removeEventListener("abort", follow) };
+}
+
 class FetchResponse implements HttpResponse {
   readonly status: number;
   readonly #response: Response;
+  readonly #release: () => void;
 
-  constructor(response: Response) {
+  constructor(response: Response, release: () => void = () => {}) {
     this.#response = response;
     this.status = response.status;
+    this.#release = release;
   }
 
   header(name: string): string | undefined {
@@ -164,6 +192,14 @@ class FetchResponse implements HttpResponse {
   }
 
   async read(limit?: number): Promise<Uint8Array> {
+    try {
+      return await this.#read(limit);
+    } finally {
+      this.#release();
+    }
+  }
+
+  async #read(limit: number | undefined): Promise<Uint8Array> {
     const expected = expectedLength(this.header("content-length"), this.header("content-encoding"));
     const body = this.#response.body;
     if (body === null) return new Uint8Array(0);
@@ -195,6 +231,8 @@ class FetchResponse implements HttpResponse {
       else await this.#response.body?.cancel();
     } catch {
       // A body we do not want failing to arrive changes nothing.
+    } finally {
+      this.#release();
     }
   }
 }

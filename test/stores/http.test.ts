@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { inspect } from "node:util";
@@ -539,6 +540,20 @@ describe("HttpStore", () => {
     it("uses undici from the Node root and fetch from the portable root", () => {
       expect(new RootNodeHttpStore("http://127.0.0.1:9/").transport).toBe("undici");
       expect(new PortableHttpStore("http://127.0.0.1:9/").transport).toBe("fetch");
+    });
+
+    it("fetch leaves no listener on a caller's long-lived signal once each response is done", async () => {
+      const server = await serve();
+      const store = new PortableHttpStore(server.url);
+      const copy = new AbortController(); // a copy's or a server's signal, reused by every call
+      for (let i = 0; i < 40; i++) {
+        expect(await store.get("/ten", { signal: copy.signal })).toEqual(text("0123456789"));
+        await store.getRange("/ten", { offset: 2, length: 3 }, { signal: copy.signal });
+        await store.stat("/ten", { signal: copy.signal });
+        expect(await store.get("/missing", { signal: copy.signal })).toBeUndefined();
+      }
+      expect(getEventListeners(copy.signal, "abort")).toHaveLength(0);
+      await store.close();
     });
 
     it("lets a caller's fetch win on Node", async () => {
