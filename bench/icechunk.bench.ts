@@ -13,7 +13,7 @@
  * Run: npm run bench icechunk   (or: node --import tsx bench/icechunk.bench.ts [rounds] [chunks])
  */
 import { disposeIcechunk, IcechunkStore } from "../src/stores/icechunk/index.js";
-import { SwiftStore } from "../src/stores/swift/index.js";
+import { SwiftStore } from "../src/stores/swift/index.node.js";
 import { patternBytes } from "../src/testing/index.js";
 import { type SwiftServer, startSwift } from "../test/support/swift.js";
 import { median, pool, printTable, type Result } from "./lib.js";
