@@ -89,15 +89,5 @@ export function printTable(title: string, unit: string, results: Result[], basel
   }
 }
 
-/** Runs `work` over `items` with at most `limit` in flight. */
-export async function pool<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
+/** Runs `work` over `items` with at most `limit` in flight (the library's own helper). */
+export { inParallel as pool } from "../src/lanes.js";

@@ -1,7 +1,7 @@
 import { type AbsolutePath, type Prefix, toKey } from "../keys.js";
 import { compareKeys } from "../listing.js";
 import { resolveRange } from "../ranges.js";
-import type { CallOptions, ListDirResult, RangeQuery, StatResult } from "../store.js";
+import type { CallOptions, ListDirResult, RangeQuery, Readable, StatResult } from "../store.js";
 import type { HttpResponse } from "./http-transport.js";
 
 /** One entry of an object store's listing page: an object, or a folder when listing with a delimiter. */
@@ -72,19 +72,6 @@ export async function objectNamesOf(entries: AsyncIterable<ListedEntry>): Promis
   return names;
 }
 
-/** Runs `work` over `items` with at most `limit` calls in flight; the first failure rejects. */
-export async function inParallel<T>(
-  items: readonly T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
-}
-
 /** An ETag header without its quotes (`"abc"` → `abc`), as the stores hand etags out. */
 export function unquote(etag: string | undefined): string | undefined {
   return etag ? etag.replace(/^"|"$/g, "") : undefined;
@@ -105,14 +92,7 @@ export function statFromHeaders(response: HttpResponse): StatResult {
  * range) read as a stat then a plain range: two requests, but the same answer.
  */
 export async function rangeBySize(
-  store: {
-    stat(key: AbsolutePath, options?: CallOptions): Promise<StatResult | undefined>;
-    getRange(
-      key: AbsolutePath,
-      range: RangeQuery,
-      options?: CallOptions,
-    ): Promise<Uint8Array | undefined>;
-  },
+  store: Pick<Readable, "stat" | "getRange">,
   key: AbsolutePath,
   range: RangeQuery,
   options?: CallOptions,

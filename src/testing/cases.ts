@@ -1,5 +1,6 @@
 import * as zarr from "zarrita";
 import type { AbsolutePath, Prefix } from "../keys.js";
+import { inParallel } from "../lanes.js";
 import type { Capabilities, Store } from "../store.js";
 import { check, checkBytes, checkEqual, checkRejects } from "./assert.js";
 
@@ -56,19 +57,6 @@ async function seed(ctx: CaseContext, entries: Record<string, Uint8Array | strin
   for (const [name, value] of Object.entries(entries)) {
     await ctx.writer.set(ctx.key(name), typeof value === "string" ? bytes(value) : value);
   }
-}
-
-/** Runs `work` over `items` with at most `limit` in flight. */
-async function inParallel<T>(
-  items: T[],
-  limit: number,
-  work: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) await work(items[next++] as T);
-  });
-  await Promise.all(lanes);
 }
 
 const basics: ConformanceCase[] = [

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { StoreError } from "../../src/errors.js";
+import { inParallel } from "../../src/lanes.js";
 import { MemoryStore } from "../../src/stores/memory.js";
 import {
-  inParallel,
   type ListedEntry,
   ObjectNames,
   objectNamesOf,

@@ -4,6 +4,7 @@
  */
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { inParallel } from "../../lanes.js";
 import { checkRange, rangeHeader, resolveRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -22,7 +23,6 @@ import {
   type HttpTransport,
 } from "../http-transport.js";
 import {
-  inParallel,
   ObjectNames,
   objectNamesOf,
   rangeBySize,

@@ -4,6 +4,7 @@
  */
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { inParallel } from "../../lanes.js";
 import { checkRange, rangeHeader, resolveRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -21,7 +22,7 @@ import {
   type HttpResponse,
   type HttpTransport,
 } from "../http-transport.js";
-import { inParallel, ObjectNames, objectNamesOf, rangeBySize } from "../object-store.js";
+import { ObjectNames, objectNamesOf, rangeBySize } from "../object-store.js";
 import { type GcsCall, GcsClient, type GcsTokenProvider } from "./client.js";
 import { BACKEND, gcsError, mapGcsError, parseGcsError } from "./errors.js";
 import { listObjects } from "./list.js";

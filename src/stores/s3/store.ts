@@ -1,5 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { inParallel } from "../../lanes.js";
 import { checkRange, rangeHeader, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -13,7 +14,6 @@ import type {
 } from "../../store.js";
 import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
 import {
-  inParallel,
   ObjectNames,
   objectNamesOf,
   rangeBySize,

@@ -1,5 +1,6 @@
 import { StoreError, throwIfAborted } from "../../errors.js";
 import { type AbsolutePath, type Prefix, toKey, toPrefix } from "../../keys.js";
+import { inParallel } from "../../lanes.js";
 import { checkRange, rangeHeader, sliceRange } from "../../ranges.js";
 import type {
   CallOptions,
@@ -12,7 +13,7 @@ import type {
   Store,
 } from "../../store.js";
 import { type FetchLike, fetchTransport, type HttpResponse } from "../http-transport.js";
-import { inParallel, ObjectNames, rangeBySize, statFromHeaders, unquote } from "../object-store.js";
+import { ObjectNames, rangeBySize, statFromHeaders, unquote } from "../object-store.js";
 import { getenvAuth, SwiftAuthenticator, type SwiftStorageOptions } from "./auth.js";
 import {
   errorFrom,
