@@ -7,6 +7,7 @@ import * as zarr from "zarrita";
 import { withRetry } from "../../src/adapters/retry.js";
 import { isStoreError, type StoreError } from "../../src/errors.js";
 import { listAll } from "../../src/helpers.js";
+import { inParallel } from "../../src/lanes.js";
 import { stringToSign } from "../../src/stores/azure/client.js";
 import { resolveTarget } from "../../src/stores/azure/env.js";
 import {
@@ -17,6 +18,7 @@ import {
   parseConnectionString,
 } from "../../src/stores/azure/index.js";
 import { parseListPage } from "../../src/stores/azure/list.js";
+import type { HttpTransport } from "../../src/stores/http-transport.js";
 import { undiciTransport } from "../../src/stores/http-transport.node.js";
 import { describeConformance } from "../../src/testing/vitest.js";
 import { type AzuriteServer, azuriteAvailable, startAzurite } from "../support/azurite.js";
@@ -301,6 +303,69 @@ describeLive("AzureBlobStore against Azurite", azuriteAvailable, () => {
       expect(stale.status).toBe(412);
       expect(await store.get("/k")).toEqual(bytes("another long value"));
       expect(second.etag).not.toBe(first.etag);
+    });
+
+    it("deletePrefix deletes in Blob Batch requests of at most 256 with Shared Key, blob by blob with a SAS", async () => {
+      const sent: string[] = [];
+      const counting = (): HttpTransport => {
+        const inner = undiciTransport();
+        return {
+          name: "counting",
+          request(request) {
+            sent.push(`${request.method} ${new URL(request.url).searchParams.get("comp") ?? ""}`);
+            return inner.request(request);
+          },
+          close: () => inner.close(),
+        };
+      };
+      const sas = await generateAccountSas({
+        account: azurite.account,
+        accountKey: azurite.key,
+        expiresOn: new Date(Date.now() + 3600_000),
+      });
+      for (const [container, credential, batches, deletes] of [
+        ["batch-key", { accountKey: azurite.key }, 2, 0],
+        ["batch-sas", { sasToken: sas }, 0, 300],
+      ] as const) {
+        const store = open({ container, credential, transport: counting() });
+        const names = Array.from({ length: 300 }, (_, i) => `/a/c/${i}` as const);
+        await inParallel(names, 16, (name) => store.set(name, bytes("1")));
+        await store.set("/ab", bytes("kept"));
+        sent.length = 0;
+        await store.deletePrefix("/a");
+        expect(await listAll(store, "/")).toEqual(["/ab"]);
+        expect(sent.filter((line) => line === "POST batch")).toHaveLength(batches);
+        expect(sent.filter((line) => line.startsWith("DELETE"))).toHaveLength(deletes);
+      }
+    });
+
+    it("deletePrefix falls back to one delete per blob where batches are refused", async () => {
+      const inner = undiciTransport();
+      let batches = 0;
+      const transport: HttpTransport = {
+        name: "no batches",
+        request(request) {
+          if (request.url.includes("comp=batch")) {
+            batches++;
+            // A server without Blob Batch: the request is not understood.
+            return inner.request({
+              ...request,
+              url: request.url.replace("comp=batch", "comp=nobatch"),
+            });
+          }
+          return inner.request(request);
+        },
+        close: () => inner.close(),
+      };
+      const store = open({ container: "nobatch", transport });
+      for (const name of ["/x/1", "/x/2", "/x/3", "/y"] as const) await store.set(name, bytes("1"));
+      await store.deletePrefix("/x");
+      expect(await listAll(store, "/")).toEqual(["/y"]);
+      await store.set("/x/4", bytes("1"));
+      await store.deletePrefix("/x");
+      expect(await listAll(store, "/")).toEqual(["/y"]);
+      expect(batches).toBe(1); // asked once, then remembered
+      await store.close();
     });
 
     it("zarrita writes and reads a v3 array through az-style prefixes", async () => {

@@ -176,6 +176,28 @@ export class AzureClient {
     }
   }
 
+  /**
+   * One sub-request of a Blob Batch, authorised on its own as the batch format asks: the request
+   * line (the path as sent, with a SAS in its query) and its headers, without `x-ms-version`
+   * (the batch's applies to all).
+   */
+  async subrequest(
+    call: Pick<AzureCall, "method" | "container" | "blob" | "signal">,
+  ): Promise<string> {
+    const headers: Record<string, string> = { "x-ms-date": new Date().toUTCString() };
+    let target = this.#canonicalPath(call);
+    if (this.#sas !== undefined) target += `?${this.#sas}`;
+    else if (this.#signer !== undefined) {
+      headers.authorization = await this.#signer.sign(call.method, target, undefined, headers, 0);
+    } else if (this.#bearer !== undefined) {
+      headers.authorization = `Bearer ${await this.#bearer.token(call.signal)}`;
+    }
+    const lines = [`${call.method} ${target} HTTP/1.1`];
+    for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+    lines.push("content-length: 0");
+    return `${lines.join("\r\n")}\r\n`;
+  }
+
   /** Reads a body whole; a body shorter than announced is a retryable `Integrity` error. */
   async read(response: HttpResponse, call: AzureCall): Promise<Uint8Array> {
     try {
@@ -206,7 +228,7 @@ export class AzureClient {
   }
 
   // The path as signed: the URL's path (with the account segment of a path-style endpoint).
-  #canonicalPath(call: AzureCall): string {
+  #canonicalPath(call: Pick<AzureCall, "container" | "blob">): string {
     let path = this.#basePath;
     if (call.container !== undefined) path += `/${encodeURIComponent(call.container)}`;
     if (call.blob !== undefined) path += `/${encodeBlobName(call.blob)}`;

@@ -29,6 +29,7 @@ import {
   statFromHeaders,
   unquote,
 } from "../object-store.js";
+import { BATCH_LIMIT, batchBody, boundaryOf, parseBatchResponse } from "./batch.js";
 import { putBlocks } from "./blocks.js";
 import { type AzureCall, AzureClient, type AzureCredential } from "./client.js";
 import { parseAzureUrl, resolveTarget } from "./env.js";
@@ -120,6 +121,8 @@ export class AzureBlobStore implements Store {
   readonly #client: AzureClient;
   readonly #blobPrefix: string;
   readonly #names: ObjectNames;
+  /** Whether the server takes Blob Batch deletes: unknown until the first deletePrefix. */
+  #batchDelete: boolean | undefined;
   readonly #readOnly: boolean;
   readonly #createContainer: boolean;
   readonly #singlePutLimit: number;
@@ -259,10 +262,18 @@ export class AzureBlobStore implements Store {
     const names = await objectNamesOf(
       this.#entries(folder, undefined, "deletePrefix", options?.signal),
     );
-    // Deletes carry no body: twice the lanes of block uploads keep the connection pool busy.
-    await inParallel(names, this.#concurrency * 2, (name) =>
-      this.#deleteBlob(name, folder, options?.signal),
-    );
+    const signal = options?.signal;
+    const batches: string[][] = [];
+    for (let i = 0; i < names.length; i += BATCH_LIMIT)
+      batches.push(names.slice(i, i + BATCH_LIMIT));
+    // A batch of 256 takes the server a while: a few at once, the rest of the lanes idle.
+    await inParallel(batches, Math.max(1, this.#concurrency >> 2), async (batch) => {
+      if (this.#batches() && (await this.#deleteBatch(batch, folder, signal))) return;
+      // Deletes carry no body: twice the lanes of block uploads keep the connection pool busy.
+      await inParallel(batch, this.#concurrency * 2, (name) =>
+        this.#deleteBlob(name, folder, signal),
+      );
+    });
   }
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
@@ -381,6 +392,89 @@ export class AzureBlobStore implements Store {
       throw this.#error(response.status, code, undefined, "set", key, response);
     }
     throw await this.#fail(response, call);
+  }
+
+  /**
+   * Whether deletePrefix tries Blob Batch: with Shared Key only, the one credential tested
+   * against a server here (Azurite answers batches signed with an account SAS with a 500, and
+   * Azure takes no service SAS in batches); never again once the server refused one.
+   */
+  #batches(): boolean {
+    return this.#client.kind === "sharedKey" && this.#batchDelete !== false;
+  }
+
+  /**
+   * Deletes up to 256 blobs with one Blob Batch request; `false` when the server does not take
+   * batches (then every later deletePrefix deletes blob by blob). Missing blobs count as deleted.
+   */
+  async #deleteBatch(
+    names: string[],
+    key: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    const boundary = `batch_${crypto.randomUUID()}`;
+    const subrequests = await Promise.all(
+      names.map((blob) =>
+        this.#client.subrequest({ method: "DELETE", container: this.container, blob, signal }),
+      ),
+    );
+    const call: AzureCall = {
+      method: "POST",
+      container: this.container,
+      query: { restype: "container", comp: "batch" },
+      headers: { "content-type": `multipart/mixed; boundary=${boundary}` },
+      body: new TextEncoder().encode(batchBody(boundary, subrequests)),
+      signal,
+      operation: "deletePrefix",
+      key,
+    };
+    const response = await this.#client.send(call);
+    if (response.status === 404) {
+      // No container: nothing to delete.
+      await response.discard();
+      return true;
+    }
+    if (response.status === 400 || response.status === 405 || response.status === 501) {
+      await response.discard();
+      this.#batchDelete = false;
+      return false;
+    }
+    if (response.status >= 500) {
+      // Deletes are idempotent: this batch goes blob by blob, with their own error handling.
+      await response.discard();
+      return false;
+    }
+    if (response.status !== 202) throw await this.#fail(response, call);
+    const answer = boundaryOf(response.header("content-type"));
+    const text = new TextDecoder().decode(await this.#client.read(response, call));
+    const results = answer === undefined ? [] : parseBatchResponse(text, answer);
+    // The whole batch refused (one answer without a Content-ID): take the blob-by-blob way.
+    if (results.length === 0 || results.some((r) => r.id === undefined && r.status === 400)) {
+      this.#batchDelete = false;
+      return false;
+    }
+    for (const result of results) {
+      if (result.status === 202 || result.status === 404) continue;
+      const name = result.id === undefined ? undefined : names[result.id];
+      throw mapAzureError(
+        {
+          status: result.status,
+          errorCode: result.errorCode,
+          message: undefined,
+          retryAfter: undefined,
+        },
+        {
+          operation: "deletePrefix",
+          key: name === undefined ? key : (this.#names.keyOf(name) ?? key),
+          account: this.account,
+          container: this.container,
+          credential: this.#client.kind,
+          sasWindow: this.#client.sasWindow,
+        },
+      );
+    }
+    this.#batchDelete = true;
+    return true;
   }
 
   async #deleteBlob(name: string, key: string, signal: AbortSignal | undefined): Promise<void> {
