@@ -8,6 +8,7 @@ import { withRetry } from "../../src/adapters/retry.js";
 import { isStoreError, type StoreError } from "../../src/errors.js";
 import { listAll } from "../../src/helpers.js";
 import { inParallel } from "../../src/lanes.js";
+import { batchBody, boundaryOf, parseBatchResponse } from "../../src/stores/azure/batch.js";
 import { stringToSign } from "../../src/stores/azure/client.js";
 import { resolveTarget } from "../../src/stores/azure/env.js";
 import {
@@ -180,6 +181,33 @@ describe("Azure connection strings, URLs and environment", () => {
     );
   });
 
+  it("builds Blob Batch bodies and reads their answers by Content-ID", () => {
+    const body = batchBody("batch_b", ["DELETE /c/x HTTP/1.1\r\n", "DELETE /c/y HTTP/1.1\r\n"]);
+    expect(body).toBe(
+      "--batch_b\r\ncontent-type: application/http\r\ncontent-transfer-encoding: binary\r\ncontent-id: 0\r\n\r\nDELETE /c/x HTTP/1.1\r\n\r\n" +
+        "--batch_b\r\ncontent-type: application/http\r\ncontent-transfer-encoding: binary\r\ncontent-id: 1\r\n\r\nDELETE /c/y HTTP/1.1\r\n\r\n" +
+        "--batch_b--\r\n",
+    );
+    expect(boundaryOf("multipart/mixed; boundary=batchresponse_66925647")).toBe(
+      "batchresponse_66925647",
+    );
+    expect(boundaryOf('multipart/mixed; boundary="q_1"')).toBe("q_1");
+    expect(boundaryOf("application/xml")).toBeUndefined();
+    const answer =
+      "--r\r\nContent-Type: application/http\r\nContent-ID: 0\r\n\r\nHTTP/1.1 202 Accepted\r\nx-ms-delete-type-permanent: true\r\n\r\n" +
+      "--r\r\nContent-Type: application/http\r\nContent-ID: 1\r\n\r\nHTTP/1.1 403 Forbidden\r\nx-ms-error-code: AuthorizationPermissionMismatch\r\n\r\n" +
+      "--r--";
+    expect(parseBatchResponse(answer, "r")).toEqual([
+      { id: 0, status: 202, errorCode: undefined },
+      { id: 1, status: 403, errorCode: "AuthorizationPermissionMismatch" },
+    ]);
+    const refused =
+      "--r\r\nContent-Type: application/http\r\n\r\nHTTP/1.1 400 One of the request inputs is not valid.\r\nx-ms-error-code: InvalidInput\r\n\r\n--r--";
+    expect(parseBatchResponse(refused, "r")).toEqual([
+      { id: undefined, status: 400, errorCode: "InvalidInput" },
+    ]);
+  });
+
   it("reads list pages: entities, Encoded names, folders and the next marker", () => {
     const page = parseListPage(
       `<?xml version="1.0" encoding="utf-8"?><EnumerationResults><Blobs>` +
@@ -337,6 +365,31 @@ describeLive("AzureBlobStore against Azurite", azuriteAvailable, () => {
         expect(sent.filter((line) => line === "POST batch")).toHaveLength(batches);
         expect(sent.filter((line) => line.startsWith("DELETE"))).toHaveLength(deletes);
       }
+    });
+
+    it("deletePrefix through a batch reports a blob it could not delete (a leased one) by its key", async () => {
+      const store = open({ container: "leased" });
+      for (const name of ["/d/1", "/d/2", "/d/3"] as const) await store.set(name, bytes("1"));
+      const sas = await generateAccountSas({
+        account: azurite.account,
+        accountKey: azurite.key,
+        expiresOn: new Date(Date.now() + 600_000),
+      });
+      const lease = await fetch(`${azurite.endpoint}/leased/d/2?comp=lease&${sas}`, {
+        method: "PUT",
+        headers: {
+          "x-ms-lease-action": "acquire",
+          "x-ms-lease-duration": "-1",
+          "x-ms-version": "2021-08-06",
+        },
+      });
+      await lease.body?.cancel();
+      expect(lease.status).toBe(201);
+      const error = await failure(store.deletePrefix("/d"));
+      expect(error.key).toBe("/d/2");
+      expect(error.status).toBe(412);
+      expect(error.message).toMatch(/LeaseIdMissing|lease/i);
+      expect(await listAll(store, "/")).toEqual(["/d/2"]);
     });
 
     it("deletePrefix falls back to one delete per blob where batches are refused", async () => {
