@@ -1,3 +1,4 @@
+import { whenAborted } from "../abort.js";
 import { abortError, throwIfAborted } from "../errors.js";
 import { type AbsolutePath, toKey, toPrefix } from "../keys.js";
 import { sliceRange } from "../ranges.js";
@@ -218,7 +219,7 @@ export class CacheStore extends ForwardingStore {
       });
     }
     return new Promise((resolve, reject) => {
-      const onAbort = () => {
+      const stopWaiting = whenAborted(signal, () => {
         flight.waiters -= 1;
         if (flight.waiters === 0) {
           flight.valid = false;
@@ -226,16 +227,15 @@ export class CacheStore extends ForwardingStore {
           flight.controller?.abort(signal.reason);
         }
         reject(abortError(signal, "get", path));
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
+      });
       flight.promise.then(
         (value) => {
-          signal.removeEventListener("abort", onAbort);
+          stopWaiting();
           flight.waiters -= 1;
           resolve(value);
         },
         (error: unknown) => {
-          signal.removeEventListener("abort", onAbort);
+          stopWaiting();
           flight.waiters -= 1;
           reject(error);
         },

@@ -1,3 +1,4 @@
+import { whenAborted } from "../abort.js";
 import { abortError, StoreError, throwIfAborted } from "../errors.js";
 import type { AbsolutePath } from "../keys.js";
 import type {
@@ -122,17 +123,18 @@ export class ConcurrencyStore extends ForwardingStore {
   #acquire(operation: string, key: string, signal: AbortSignal | undefined): Promise<void> {
     throwIfAborted(signal, operation, key);
     return new Promise((resolve, reject) => {
+      const stopWaiting = signal
+        ? whenAborted(signal, () => {
+            this.#waiting.delete(waiter);
+            reject(abortError(signal, operation, key));
+          })
+        : () => {};
       const waiter: Waiter = {
         resolve: () => {
-          signal?.removeEventListener("abort", onAbort);
+          stopWaiting();
           resolve();
         },
       };
-      const onAbort = () => {
-        this.#waiting.delete(waiter);
-        reject(abortError(signal as AbortSignal, operation, key));
-      };
-      signal?.addEventListener("abort", onAbort, { once: true });
       this.#waiting.add(waiter);
     });
   }

@@ -1,3 +1,4 @@
+import { whenAborted } from "../abort.js";
 import { abortError, StoreError, throwIfAborted } from "../errors.js";
 import type { AbsolutePath } from "../keys.js";
 import type {
@@ -274,15 +275,16 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       reject(abortError(signal));
       return;
     }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal as AbortSignal));
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
+      stopWaiting();
       resolve();
     }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
+    const stopWaiting = signal
+      ? whenAborted(signal, () => {
+          clearTimeout(timer);
+          reject(abortError(signal));
+        })
+      : () => {};
   });
 }
 

@@ -1,3 +1,4 @@
+import { whenAborted } from "../abort.js";
 import { abortError, StoreError, throwIfAborted } from "../errors.js";
 import type { AbsolutePath } from "../keys.js";
 import type {
@@ -239,9 +240,7 @@ const NOTHING = () => {};
 // Aborts `own` when the caller's signal aborts; returns the function that undoes the link.
 function link(caller: AbortSignal | undefined, own: AbortController): () => void {
   if (caller === undefined) return NOTHING;
-  const onAbort = () => own.abort(caller.reason);
-  caller.addEventListener("abort", onAbort, { once: true });
-  return () => caller.removeEventListener("abort", onAbort);
+  return whenAborted(caller, () => own.abort(caller.reason));
 }
 
 function timeoutReason(ms: number): DOMException {

@@ -3,6 +3,7 @@
  * (browsers, Deno, Bun, workers, and Node when a caller passes `fetch`). The Node entry adds
  * an undici 7 `request()` transport (`http-transport.node.ts`).
  */
+import { whenAborted } from "../abort.js";
 
 /** The methods HttpStore sends. */
 export type HttpMethod = "GET" | "HEAD" | "PUT" | "POST" | "DELETE";
@@ -160,20 +161,15 @@ export function fetchTransport(fetchFn?: FetchLike): HttpTransport {
  * A signal of the request's own that follows the caller's. Node's fetch keeps a listener on
  * the signal it is given until the Request is garbage-collected, so a long-lived signal (a
  * copy's, a server's) passed to thousands of requests piles up listeners ("MaxListeners
- * exceeded"). Ours is removed as soon as the response body is read or dropped.
+ * exceeded"). Ours stops following as soon as the response body is read or dropped.
  */
 function linkSignal(
   caller: AbortSignal | undefined,
 ): { signal: AbortSignal; release: () => void } | undefined {
   if (caller === undefined) return undefined;
   const own = new AbortController();
-  if (caller.aborted) {
-    own.abort(caller.reason);
-    return { signal: own.signal, release: () => {} };
-  }
-  const follow = () => own.abort(caller.reason);
-  caller.addEventListener("abort", follow, { once: true });
-  return { signal: own.signal, release: () => caller.removeEventListener("abort", follow) };
+  if (caller.aborted) own.abort(caller.reason);
+  return { signal: own.signal, release: whenAborted(caller, () => own.abort(caller.reason)) };
 }
 
 class FetchResponse implements HttpResponse {

@@ -30,6 +30,7 @@
  * retry can cure (`Unauthenticated`, `PermissionDenied`, `ReadOnly`, `Unsupported`, `Config`)
  * stop the whole copy at once instead of failing every key the same way.
  */
+import { whenAborted } from "../abort.js";
 import { abortError, isStoreError, StoreError, type StoreErrorCode } from "../errors.js";
 import { type AbsolutePath, isUnder, type Prefix, toPrefix } from "../keys.js";
 import { compareKeys } from "../listing.js";
@@ -901,15 +902,14 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
       return;
     }
     if (signal.aborted) return reject(abortError(signal));
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(abortError(signal));
-    };
     const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
+      stopWaiting();
       resolve();
     }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
+    const stopWaiting = whenAborted(signal, () => {
+      clearTimeout(timer);
+      reject(abortError(signal));
+    });
   });
 }
 

@@ -124,14 +124,14 @@ describe("withTimeout", () => {
     expect(inner.calls).toBe(1);
   });
 
-  it("removes its listener from a long-lived caller signal after each call", async () => {
-    // The adapter links the caller's signal with a listener instead of AbortSignal.any (which
-    // keeps one entry per call on the caller's signal, nodejs/node#55351): none may stay behind.
+  it("leaves no listener per call on a long-lived caller signal", async () => {
+    // The adapter links the caller's signal through one shared listener instead of
+    // AbortSignal.any (which keeps one entry per call on the caller's signal, nodejs/node#55351).
     const store = withTimeout(new MemoryStore(new Map([["/k", textToBytes("v")]])), { ms: 1_000 });
     const shutdown = new AbortController();
     for (let i = 0; i < 1_000; i++) await store.get("/k", { signal: shutdown.signal });
     await expect(store.get("/missing", { signal: shutdown.signal })).resolves.toBeUndefined();
-    expect(getEventListeners(shutdown.signal, "abort")).toHaveLength(0);
+    expect(getEventListeners(shutdown.signal, "abort").length).toBeLessThanOrEqual(1);
   });
 
   it("lets calls that finish in time through, and clears its timers", async () => {

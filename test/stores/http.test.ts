@@ -8,6 +8,7 @@ import * as zarr from "zarrita";
 import { isStoreError, type StoreError } from "../../src/errors.js";
 import { HttpStore as PortableHttpStore } from "../../src/index.js";
 import { openStore, HttpStore as RootNodeHttpStore } from "../../src/index.node.js";
+import { inParallel } from "../../src/lanes.js";
 import { openStore as openPortable } from "../../src/open.js";
 import { FileSystemStore } from "../../src/stores/fs.js";
 import { HttpStore } from "../../src/stores/http.node.js";
@@ -542,17 +543,31 @@ describe("HttpStore", () => {
       expect(new PortableHttpStore("http://127.0.0.1:9/").transport).toBe("fetch");
     });
 
-    it("fetch leaves no listener on a caller's long-lived signal once each response is done", async () => {
-      const server = await serve();
-      const store = new PortableHttpStore(server.url);
+    it("fetch puts one listener on a caller's long-lived signal, however many requests use it", async () => {
+      const server = await serve({ writable: true });
+      const store = new PortableHttpStore(server.url, { writable: true });
       const copy = new AbortController(); // a copy's or a server's signal, reused by every call
-      for (let i = 0; i < 40; i++) {
-        expect(await store.get("/ten", { signal: copy.signal })).toEqual(text("0123456789"));
-        await store.getRange("/ten", { offset: 2, length: 3 }, { signal: copy.signal });
-        await store.stat("/ten", { signal: copy.signal });
-        expect(await store.get("/missing", { signal: copy.signal })).toBeUndefined();
+      const warnings: Error[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning);
+      process.on("warning", onWarning);
+      try {
+        const keys = Array.from({ length: 400 }, (_, i) => `/k/${i}` as const);
+        await inParallel(keys, 32, async (key) => {
+          const signal = copy.signal;
+          await store.set(key, text(key), { signal });
+          expect(await store.get(key, { signal })).toEqual(text(key));
+          await store.getRange(key, { offset: 1, length: 2 }, { signal });
+          expect(await store.get(`${key}-missing`, { signal })).toBeUndefined();
+        });
+        expect(getEventListeners(copy.signal, "abort").length).toBeLessThanOrEqual(1);
+        // A request in flight still stops when the caller's signal fires.
+        const pending = store.get("/k/1", { signal: copy.signal });
+        copy.abort(new Error("stop"));
+        await expect(pending).rejects.toMatchObject({ code: "Aborted" });
+      } finally {
+        process.off("warning", onWarning);
       }
-      expect(getEventListeners(copy.signal, "abort")).toHaveLength(0);
+      expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
       await store.close();
     });
 
