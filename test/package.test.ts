@@ -236,10 +236,11 @@ describe("npm package", () => {
   it("type-checks a TypeScript file that imports every built subpath", async () => {
     const lines = built.map((s, i) => `import * as m${i} from ${JSON.stringify(s.specifier)};`);
     lines.push(
-      `import { HttpStore, MemoryStore, type Store, StoreError, openStore } from "zarrstore";`,
-      `const stores: Store[] = [new MemoryStore(), new HttpStore("https://example.org/x.zarr", { headers: { a: "b" } })];`,
+      `import { HttpStore, MemoryStore, NODE_SCHEMES, type Store, StoreError, openStore, undiciTransport } from "zarrstore";`,
+      `const stores: Store[] = [new MemoryStore(), new HttpStore("https://example.org/x.zarr", { headers: { a: "b" }, transport: undiciTransport() })];`,
       `const code: StoreError["code"] = "NotFound";`,
-      `export const used = [${built.map((_, i) => `m${i}`).join(", ")}, stores, code, openStore];`,
+      // The Node entry's own exports must type for a Node project, not only exist at run time.
+      `export const used = [${built.map((_, i) => `m${i}`).join(", ")}, stores, code, openStore, NODE_SCHEMES];`,
     );
     writeFileSync(path.join(consumer, "check.ts"), `${lines.join("\n")}\n`);
     writeFileSync(
