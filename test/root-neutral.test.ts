@@ -22,11 +22,17 @@ const pkg = JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as
 const NEUTRAL_SUBPATHS = [".", "./http"];
 
 /** The source file behind a subpath's browser target (`./dist/x.js` → `src/x.ts`). */
+/** The file of a condition's target: a path, or `{types, default}`. */
+function fileOf(target: unknown): string | undefined {
+  if (typeof target === "string") return target;
+  const nested = (target as { default?: unknown } | undefined)?.default;
+  return typeof nested === "string" ? nested : undefined;
+}
+
 function browserSource(subpath: string): string | undefined {
   const entry = pkg.exports[subpath];
   if (entry === undefined) return undefined;
-  const target =
-    typeof entry === "string" ? entry : ((entry.browser ?? entry.default) as string | undefined);
+  const target = typeof entry === "string" ? entry : fileOf(entry.browser ?? entry.default);
   if (typeof target !== "string") return undefined;
   return path.join(ROOT, target.replace(/^\.\/dist\//, "src/").replace(/\.js$/, ".ts"));
 }
@@ -78,9 +84,9 @@ describe("runtime-neutral entries", () => {
   }
 
   it("the root's browser and node targets differ, and both exist as sources", () => {
-    const root = pkg.exports["."] as Record<string, string>;
-    expect(root.browser).toBe("./dist/index.js");
-    expect(root.node).toBe("./dist/index.node.js");
+    const root = pkg.exports["."] as Record<string, unknown>;
+    expect(fileOf(root.browser)).toBe("./dist/index.js");
+    expect(fileOf(root.node)).toBe("./dist/index.node.js");
     expect(browserSource(".")).toBe(path.join(ROOT, "src/index.ts"));
   });
 
