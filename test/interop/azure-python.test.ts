@@ -2,6 +2,7 @@
  * Seed-style interop through Azure Blob Storage (real Azurite; Python has no Azure SDK here):
  * - Python's zarr 2 writes a v2 hierarchy (blosc, zlib, zstd, consolidated) to a folder;
  *   `zarrstore cp` uploads it to `az://`; zarrita reads it back through AzureBlobStore.
+ * - the rechunking proxy mounts that `az://` dataset and serves it re-chunked to zarrita;
  * - zarrita writes a v2 array into Azurite through AzureBlobStore; `zarrstore cp` downloads
  *   it to a folder; Python's zarr 2 reads it.
  */
@@ -13,6 +14,7 @@ import * as zarr from "zarrita";
 import { listAll, setJson } from "../../src/helpers.js";
 import { openStore } from "../../src/open.node.js";
 import { AzureBlobStore } from "../../src/stores/azure/index.js";
+import { proxyStore, startProxy } from "../proxy/fixtures.js";
 import { type AzuriteServer, azuriteAvailable, startAzurite } from "../support/azurite.js";
 import { runCli } from "../support/cli.js";
 import { describeLive } from "../support/live.js";
@@ -64,6 +66,33 @@ describeLive("Python zarr 2 ⇄ Azure Blob Storage (Azurite) ⇄ zarrita", prere
       fixture.arrays.map((a) => a.path).sort(),
     );
     await store.close();
+  }, 120_000);
+
+  it("the rechunking proxy serves the az:// dataset re-chunked, and zarrita reads the same values", async () => {
+    const fixture = makePythonV2Fixture(dir, "directory");
+    const upload = await runCli(["cp", fixture.path, "az://interop/proxied.zarr", "-q"], { env });
+    expect(upload.code).toBe(0);
+    const running = await startProxy({
+      mounts: { az: "az://interop/proxied.zarr" },
+      openStore: (url, options) => openStore(url, { ...options, env }),
+    });
+    try {
+      const spec = "temperature=3,5,counts=7";
+      const values = await readWithZarrita(
+        proxyStore(`${running.url}/az`, { chunks: spec }),
+        fixture.arrays,
+      );
+      for (const array of fixture.arrays) {
+        expect(values.get(array.path), array.path).toEqual(array.values);
+      }
+      const served = await zarr.open(
+        zarr.root(proxyStore(`${running.url}/az`, { chunks: spec })).resolve("temperature"),
+        { kind: "array" },
+      );
+      expect(served.chunks).toEqual([3, 5]);
+    } finally {
+      await running.stop();
+    }
   }, 120_000);
 
   it("a v2 array written by zarrita into Azure and downloaded with `zarrstore cp` reads in Python zarr 2", async () => {
