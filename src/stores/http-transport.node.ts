@@ -8,8 +8,10 @@ import { Agent, type Dispatcher, request } from "undici";
 import {
   BodyCollector,
   expectedLength,
+  type HttpRequest,
   type HttpResponse,
   type HttpTransport,
+  linkSignal,
   TruncatedBodyError,
 } from "./http-transport.js";
 
@@ -61,48 +63,65 @@ export function undiciTransport(options: UndiciTransportOptions = {}): HttpTrans
         dispatcher: base,
       };
       if (req.body !== undefined) init.body = req.body;
-      if (req.signal !== undefined) init.signal = req.signal;
-      let url = req.url;
-      // Redirects are followed here rather than by undici's interceptor, which costs every
-      // request a wrapper (about 10 µs of CPU each on this machine) for the rare redirect.
-      for (let hops = 0; ; hops++) {
-        const response = await request(url, init);
-        const location = response.headers.location;
-        if (!REDIRECTS.has(response.statusCode) || typeof location !== "string") {
-          return new UndiciResponse(response, req.method);
-        }
-        await response.body.dump({ limit: DRAIN_LIMIT }).catch(() => {});
-        if (hops >= maxRedirections) {
-          throw new Error(`more than ${maxRedirections} redirects from ${new URL(req.url).origin}`);
-        }
-        const next = new URL(location, url);
-        if (next.origin !== new URL(url).origin) {
-          // Credentials are for the origin they were given for (fetch drops them too).
-          const { authorization: _, ...rest } = init.headers as Record<string, string>;
-          init.headers = rest;
-        }
-        url = next.href;
-        if (response.statusCode === 303 && req.method !== "HEAD") {
-          init.method = "GET";
-          init.body = null;
-        }
+      const link = linkSignal(req.signal);
+      if (link) init.signal = link.signal;
+      try {
+        return await follow(req, init, link?.release);
+      } catch (error) {
+        link?.release();
+        throw error;
       }
     },
     async close() {
       if (owned) await base.close();
     },
   };
+
+  async function follow(
+    req: HttpRequest,
+    init: NonNullable<Parameters<typeof request>[1]>,
+    release: (() => void) | undefined,
+  ): Promise<HttpResponse> {
+    let url = req.url;
+    // Redirects are followed here rather than by undici's interceptor, which costs every
+    // request a wrapper (about 10 µs of CPU each on this machine) for the rare redirect.
+    for (let hops = 0; ; hops++) {
+      const response = await request(url, init);
+      const location = response.headers.location;
+      if (!REDIRECTS.has(response.statusCode) || typeof location !== "string") {
+        return new UndiciResponse(response, req.method, release);
+      }
+      await response.body.dump({ limit: DRAIN_LIMIT }).catch(() => {});
+      if (hops >= maxRedirections) {
+        throw new Error(`more than ${maxRedirections} redirects from ${new URL(req.url).origin}`);
+      }
+      const next = new URL(location, url);
+      if (next.origin !== new URL(url).origin) {
+        // Credentials are for the origin they were given for (fetch drops them too).
+        const { authorization: _, ...rest } = init.headers as Record<string, string>;
+        init.headers = rest;
+      }
+      url = next.href;
+      if (response.statusCode === 303 && req.method !== "HEAD") {
+        init.method = "GET";
+        init.body = null;
+      }
+    }
+  }
 }
 
 class UndiciResponse implements HttpResponse {
   readonly status: number;
   readonly #data: Dispatcher.ResponseData<unknown>;
   readonly #method: string;
+  /** Stops following the caller's signal; set only when the request had one. */
+  readonly #release: (() => void) | undefined;
 
-  constructor(data: Dispatcher.ResponseData<unknown>, method: string) {
+  constructor(data: Dispatcher.ResponseData<unknown>, method: string, release?: () => void) {
     this.#data = data;
     this.#method = method;
     this.status = data.statusCode;
+    this.#release = release;
   }
 
   header(name: string): string | undefined {
@@ -111,11 +130,17 @@ class UndiciResponse implements HttpResponse {
   }
 
   read(limit?: number): Promise<Uint8Array> {
-    if (this.#method === "HEAD") return Promise.resolve(new Uint8Array(0));
+    if (this.#method === "HEAD") {
+      this.#release?.();
+      return Promise.resolve(new Uint8Array(0));
+    }
     const encoding = this.#data.headers["content-encoding"];
     // The common case goes straight to the body: one async layer less per read.
-    if (encoding === undefined || encoding === "identity") return this.#collect(limit);
-    return this.#readEncoded(String(encoding).toLowerCase(), limit);
+    const reading =
+      encoding === undefined || encoding === "identity"
+        ? this.#collect(limit)
+        : this.#readEncoded(String(encoding).toLowerCase(), limit);
+    return this.#release ? reading.finally(this.#release) : reading;
   }
 
   async #readEncoded(encoding: string, limit: number | undefined): Promise<Uint8Array> {
@@ -159,6 +184,8 @@ class UndiciResponse implements HttpResponse {
       await this.#data.body.dump({ limit: DRAIN_LIMIT });
     } catch {
       // A body we do not want failing to arrive changes nothing.
+    } finally {
+      this.#release?.();
     }
   }
 }

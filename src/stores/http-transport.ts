@@ -158,12 +158,13 @@ export function fetchTransport(fetchFn?: FetchLike): HttpTransport {
 }
 
 /**
- * A signal of the request's own that follows the caller's. Node's fetch keeps a listener on
- * the signal it is given until the Request is garbage-collected, so a long-lived signal (a
- * copy's, a server's) passed to thousands of requests piles up listeners ("MaxListeners
- * exceeded"). Ours stops following as soon as the response body is read or dropped.
+ * A signal of the request's own that follows the caller's. A long-lived caller signal (a
+ * copy's, a server's) is shared by every request in flight: given to fetch or undici directly,
+ * each request adds a listener to it (Node warns past 10: "MaxListenersExceededWarning"), and
+ * Node's fetch keeps its listener until the Request is garbage-collected. The caller's signal
+ * gets one listener in all (`whenAborted`); `release()` once the body is read or dropped.
  */
-function linkSignal(
+export function linkSignal(
   caller: AbortSignal | undefined,
 ): { signal: AbortSignal; release: () => void } | undefined {
   if (caller === undefined) return undefined;

@@ -543,33 +543,39 @@ describe("HttpStore", () => {
       expect(new PortableHttpStore("http://127.0.0.1:9/").transport).toBe("fetch");
     });
 
-    it("fetch puts one listener on a caller's long-lived signal, however many requests use it", async () => {
-      const server = await serve({ writable: true });
-      const store = new PortableHttpStore(server.url, { writable: true });
-      const copy = new AbortController(); // a copy's or a server's signal, reused by every call
-      const warnings: Error[] = [];
-      const onWarning = (warning: Error) => warnings.push(warning);
-      process.on("warning", onWarning);
-      try {
-        const keys = Array.from({ length: 400 }, (_, i) => `/k/${i}` as const);
-        await inParallel(keys, 32, async (key) => {
-          const signal = copy.signal;
-          await store.set(key, text(key), { signal });
-          expect(await store.get(key, { signal })).toEqual(text(key));
-          await store.getRange(key, { offset: 1, length: 2 }, { signal });
-          expect(await store.get(`${key}-missing`, { signal })).toBeUndefined();
-        });
-        expect(getEventListeners(copy.signal, "abort").length).toBeLessThanOrEqual(1);
-        // A request in flight still stops when the caller's signal fires.
-        const pending = store.get("/k/1", { signal: copy.signal });
-        copy.abort(new Error("stop"));
-        await expect(pending).rejects.toMatchObject({ code: "Aborted" });
-      } finally {
-        process.off("warning", onWarning);
-      }
-      expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
-      await store.close();
-    });
+    it.each([
+      ["fetch", PortableHttpStore],
+      ["undici", HttpStore],
+    ] as const)(
+      "%s puts one listener on a caller's long-lived signal, however many requests use it",
+      async (_, Store) => {
+        const server = await serve({ writable: true });
+        const store = new Store(server.url, { writable: true });
+        const copy = new AbortController(); // a copy's or a server's signal, reused by every call
+        const warnings: Error[] = [];
+        const onWarning = (warning: Error) => warnings.push(warning);
+        process.on("warning", onWarning);
+        try {
+          const keys = Array.from({ length: 400 }, (_, i) => `/k/${i}` as const);
+          await inParallel(keys, 32, async (key) => {
+            const signal = copy.signal;
+            await store.set(key, text(key), { signal });
+            expect(await store.get(key, { signal })).toEqual(text(key));
+            await store.getRange(key, { offset: 1, length: 2 }, { signal });
+            expect(await store.get(`${key}-missing`, { signal })).toBeUndefined();
+          });
+          expect(getEventListeners(copy.signal, "abort").length).toBeLessThanOrEqual(1);
+          // A request in flight still stops when the caller's signal fires.
+          const pending = store.get("/k/1", { signal: copy.signal });
+          copy.abort(new Error("stop"));
+          await expect(pending).rejects.toMatchObject({ code: "Aborted" });
+        } finally {
+          process.off("warning", onWarning);
+        }
+        expect(warnings.map((w) => w.name)).not.toContain("MaxListenersExceededWarning");
+        await store.close();
+      },
+    );
 
     it("lets a caller's fetch win on Node", async () => {
       const server = await serve();
