@@ -1,5 +1,6 @@
 import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
+import { whenAborted } from "../../src/abort.js";
 import { ForwardingStore } from "../../src/adapters/forward.js";
 import { withRetry } from "../../src/adapters/retry.js";
 import { withTimeout } from "../../src/adapters/timeout.js";
@@ -34,10 +35,12 @@ class HangingStore extends ForwardingStore {
     if (this.calls > this.hangs) return pass();
     return new Promise<T>((_, reject) => {
       if (this.deaf) return;
-      signal?.addEventListener("abort", () => {
-        this.aborts.push(signal.reason);
-        reject(abortError(signal));
-      });
+      // Calls of one time slice share a signal: one listener for all, as the library's stores do.
+      if (signal)
+        whenAborted(signal, () => {
+          this.aborts.push(signal.reason);
+          reject(abortError(signal));
+        });
     });
   }
 

@@ -29,7 +29,13 @@ import {
   statFromHeaders,
   unquote,
 } from "../object-store.js";
-import { BATCH_LIMIT, batchBody, boundaryOf, parseBatchResponse } from "./batch.js";
+import {
+  BATCH_LIMIT,
+  type BatchResult,
+  batchBody,
+  boundaryOf,
+  parseBatchResponse,
+} from "./batch.js";
 import { putBlocks } from "./blocks.js";
 import { type AzureCall, AzureClient, type AzureCredential } from "./client.js";
 import { parseAzureUrl, resolveTarget } from "./env.js";
@@ -453,28 +459,31 @@ export class AzureBlobStore implements Store {
       this.#batchDelete = false;
       return false;
     }
-    for (const result of results) {
-      if (result.status === 202 || result.status === 404) continue;
-      const name = result.id === undefined ? undefined : names[result.id];
-      throw mapAzureError(
-        {
-          status: result.status,
-          errorCode: result.errorCode,
-          message: undefined,
-          retryAfter: undefined,
-        },
-        {
-          operation: "deletePrefix",
-          key: name === undefined ? key : (this.#names.keyOf(name) ?? key),
-          account: this.account,
-          container: this.container,
-          credential: this.#client.kind,
-          sasWindow: this.#client.sasWindow,
-        },
-      );
-    }
+    // A missing blob is deleted already; any other answer fails the call, naming its key.
+    const failed = results.find((r) => r.status !== 202 && r.status !== 404);
+    if (failed) throw this.#batchError(failed, names, key);
     this.#batchDelete = true;
     return true;
+  }
+
+  #batchError(result: BatchResult, names: string[], folder: string): StoreError {
+    const name = result.id === undefined ? undefined : names[result.id];
+    return mapAzureError(
+      {
+        status: result.status,
+        errorCode: result.errorCode,
+        message: undefined,
+        retryAfter: undefined,
+      },
+      {
+        operation: "deletePrefix",
+        key: name === undefined ? folder : (this.#names.keyOf(name) ?? folder),
+        account: this.account,
+        container: this.container,
+        credential: this.#client.kind,
+        sasWindow: this.#client.sasWindow,
+      },
+    );
   }
 
   async #deleteBlob(name: string, key: string, signal: AbortSignal | undefined): Promise<void> {
