@@ -3,10 +3,9 @@
  * (written as a static large object above a 16 MiB threshold, read back whole and by range)
  * and 20,000 keys listed completely across Swift's 10,000-name pages.
  *
- * The 20,000 PUTs take about a minute on an idle two-core machine but over five on one shared
- * with other test runs (measured at a load average of 17), so the tier runs only when
- * ZARRSTORE_HEAVY=1 (CI too: the whole suite must stay under 15 minutes on two cores);
- * otherwise this file runs the 64 MiB case alone and says so.
+ * The 20,000 PUTs take about 50 s on an idle two-core machine (the whole file about 110 s) but
+ * over five minutes on one shared with other test runs (measured at a load average of 17):
+ * ZARRSTORE_HEAVY=0 leaves the 20,000-key case out when the machine is known to be crowded.
  * S3Store runs the quick tier (test/stores/s3.test.ts): the same server would only repeat
  * these PUTs.
  */
@@ -18,7 +17,7 @@ import { describeLive } from "../support/live.js";
 import { type SwiftServer, startSwift, swiftAvailable } from "../support/swift.js";
 
 let swift: SwiftServer;
-const FULL = process.env.ZARRSTORE_HEAVY === "1";
+const FULL = process.env.ZARRSTORE_HEAVY !== "0";
 
 function store(): SwiftStore {
   return new SwiftStore({
@@ -42,7 +41,7 @@ describeLive("SwiftStore heavy tier against a real Swift", swiftAvailable, () =>
     return;
   }
   console.warn(
-    "\n*** swift-heavy: running only the 64 MiB case; set ZARRSTORE_HEAVY=1 for the 20,000-key case ***\n",
+    "\n*** swift-heavy: ZARRSTORE_HEAVY=0, so only the 64 MiB case runs, not the 20,000-key one ***\n",
   );
   it("a 64 MiB value round-trips as a static large object and its far end reads by range", async () => {
     const report = await runConformance(store(), { tier: "heavy", filter: "64 MiB" });
