@@ -24,6 +24,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
+import { AwsV4Signer } from "aws4fetch";
 import { Agent, request } from "undici";
 import { withRetry } from "../src/adapters/retry.js";
 import type { Store } from "../src/store.js";
@@ -41,6 +42,8 @@ const CONTAINER = "bench";
 
 type Key = `/${string}`;
 const retries = new Map<string, number>();
+/** Bare undici requests signed with SigV4 (aws4fetch's signer): what any S3 client must do. */
+const S3_FLOOR = "undici floor (S3 SigV4)";
 const names = Array.from({ length: COUNT }, (_, i) => `c/${Math.floor(i / 100)}/${i % 100}`);
 
 /** Where a run writes or reads: a container (an S3 bucket) and a folder in it. */
@@ -78,7 +81,11 @@ async function main(): Promise<void> {
       headers: { "X-Auth-Token": token },
     });
     await made.body?.cancel();
-    const contenders = makeContenders(swift, work, source, token, storageUrl);
+    // BENCH_ONLY="S3" (names containing any of the comma-separated words) runs a subset.
+    const only = process.env.BENCH_ONLY?.split(",").filter(Boolean);
+    const contenders = makeContenders(swift, work, source, token, storageUrl).filter(
+      (c) => !only || only.some((word) => c.name.includes(word)),
+    );
     const value = new Uint8Array(SIZE).fill(7);
     // Everyone downloads the same prefix, written once beforehand.
     const readPrefix = "read-set";
@@ -112,6 +119,7 @@ async function main(): Promise<void> {
       (target) => makeContainer(storageUrl, token, target.container),
     );
     printTable("upload", "obj/s", up.results, "undici floor");
+    printTable("upload, S3 against its own floor", "obj/s", up.results, S3_FLOOR);
     printRoundRatios(up.results, "undici floor");
     printCpu(up.cpu);
     const down = await measure(
@@ -121,9 +129,12 @@ async function main(): Promise<void> {
       async (c, target) => c.download(target),
     );
     printTable("download (list + get)", "obj/s", down.results, "undici floor");
+    printTable("download, S3 against its own floor", "obj/s", down.results, S3_FLOOR);
     printRoundRatios(down.results, "undici floor");
     printCpu(down.cpu);
-    await pairedWithFloor(swift, token, storageUrl, readPrefix);
+    if (contenders.some((c) => c.name === "SwiftStore")) {
+      await pairedWithFloor(swift, token, storageUrl, readPrefix);
+    }
     console.log(
       `\npeak RSS of this process: ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
     );
@@ -327,6 +338,19 @@ function makeContenders(
     withRetry(store, { onRetry: () => retries.set(name, (retries.get(name) ?? 0) + 1) });
   const swiftStore = (container: string, prefix: string) =>
     retried("SwiftStore", new SwiftStore({ container, prefix, storageOptions: credentials }));
+  const s3Base = swift.s3Endpoint.replace(/\/$/, "");
+  const signS3 = async (method: string, url: string, body?: Uint8Array) => {
+    const signed = await new AwsV4Signer({
+      url,
+      method,
+      ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+      accessKeyId: swift.user,
+      secretAccessKey: swift.key,
+      region: "us-east-1",
+      service: "s3",
+    }).sign();
+    return Object.fromEntries(signed.headers);
+  };
   const s3Store = (container: string, prefix: string) =>
     retried(
       "S3Store",
@@ -458,6 +482,51 @@ function makeContenders(
           await store.get(key);
         });
         await store.close();
+      },
+    },
+    {
+      name: S3_FLOOR,
+      inProcess: true,
+      async upload({ container, prefix }) {
+        const agent = new Agent({ connections: CONCURRENCY });
+        await pool(names, CONCURRENCY, async (name) => {
+          const url = `${s3Base}/${container}/${prefix}/${name}`;
+          const headers = await signS3("PUT", url, value);
+          const response = await request(url, {
+            method: "PUT",
+            body: value,
+            headers,
+            dispatcher: agent,
+          });
+          await response.body.dump();
+        });
+        await agent.close();
+      },
+      async download({ container, prefix }) {
+        // As S3Store does: list first (one page of up to 1,000 names at a time), then get.
+        const agent = new Agent({ connections: CONCURRENCY });
+        const keys: string[] = [];
+        let token: string | undefined;
+        do {
+          const query = `list-type=2&prefix=${encodeURIComponent(`${prefix}/`)}${token ? `&continuation-token=${encodeURIComponent(token)}` : ""}`;
+          const url = `${s3Base}/${container}?${query}`;
+          const response = await request(url, {
+            headers: await signS3("GET", url),
+            dispatcher: agent,
+          });
+          const xml = await response.body.text();
+          for (const match of xml.matchAll(/<Key>([^<]+)<\/Key>/g)) keys.push(match[1] as string);
+          token = /<NextContinuationToken>([^<]+)</.exec(xml)?.[1];
+        } while (token);
+        await pool(keys, CONCURRENCY, async (key) => {
+          const url = `${s3Base}/${container}/${key}`;
+          const response = await request(url, {
+            headers: await signS3("GET", url),
+            dispatcher: agent,
+          });
+          await response.body.arrayBuffer();
+        });
+        await agent.close();
       },
     },
     {

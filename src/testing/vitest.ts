@@ -63,7 +63,8 @@ export function describeConformance(
           }
           await c.run(caseContext(store, writer, root, index));
         },
-        c.tier === "heavy" ? 300_000 : 60_000,
+        // Heavy cases against emulators (Azurite scans every blob per request) take minutes.
+        c.tier === "heavy" ? 600_000 : 60_000,
       );
     }
   });
