@@ -499,6 +499,7 @@ function makeContenders(
             dispatcher: agent,
           });
           await response.body.dump();
+          if (response.statusCode !== 200) throw new Error(`S3 PUT ${url}: ${response.statusCode}`);
         });
         await agent.close();
       },
@@ -515,6 +516,8 @@ function makeContenders(
             dispatcher: agent,
           });
           const xml = await response.body.text();
+          if (response.statusCode !== 200)
+            throw new Error(`S3 list ${url}: ${response.statusCode}`);
           for (const match of xml.matchAll(/<Key>([^<]+)<\/Key>/g)) keys.push(match[1] as string);
           token = /<NextContinuationToken>([^<]+)</.exec(xml)?.[1];
         } while (token);
@@ -525,6 +528,7 @@ function makeContenders(
             dispatcher: agent,
           });
           await response.body.arrayBuffer();
+          if (response.statusCode !== 200) throw new Error(`S3 GET ${url}: ${response.statusCode}`);
         });
         await agent.close();
       },
@@ -644,7 +648,11 @@ async function makeContainer(storageUrl: string, token: string, container: strin
 }
 
 function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, "-");
+  // S3 bucket names may not end (or start) with a hyphen.
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-|-$/g, "");
 }
 
 await main();
