@@ -33,6 +33,8 @@ export {
   CAPABILITY_NAMES,
   type CallOptions,
   type Capabilities,
+  type Discardable,
+  isDiscardable,
   type Listable,
   type ListDirResult,
   type Prefix,

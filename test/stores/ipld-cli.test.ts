@@ -9,6 +9,7 @@ import { textToBytes } from "../../src/helpers.js";
 import { createGatewayHandler } from "../../src/ipfs/gateway.js";
 import { serveHandler } from "../../src/ipfs/serve.node.js";
 import { openStore } from "../../src/open.node.js";
+import { isDiscardable } from "../../src/store.js";
 import { IPLDStore } from "../../src/stores/ipld/index.js";
 import { runCli } from "../support/cli.js";
 
@@ -95,6 +96,19 @@ describe("zarrstore car", () => {
     const store = await openStore(out);
     expect(await store.get("/a/0")).toEqual(A0);
     await store.close();
+  });
+
+  it("a car:// store opened for writing and discarded leaves the CAR at its path as it was", async () => {
+    const dir = await readmeFolder("discard-src");
+    const car = join(tmp, "discard.car");
+    expect((await runCli(["cp", dir, car, "-q"])).code).toBe(0);
+    const before = readFileSync(car);
+    const store = await openStore(`car://${car}`, { mode: "w" });
+    await store.set("/other", textToBytes("not to be written"));
+    expect(isDiscardable(store)).toBe(true);
+    if (isDiscardable(store)) await store.discard();
+    await store.close(); // after discard(), close() writes nothing
+    expect(readFileSync(car).equals(before)).toBe(true);
   });
 
   it("refs writes fsspec references that ReferenceStore reads", async () => {

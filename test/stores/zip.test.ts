@@ -196,6 +196,22 @@ describe("ZipStore mode w", () => {
     await reader.close();
   });
 
+  it("discard() drops the archive being written and leaves the one at its path as it was", async () => {
+    const file = freshPath("discard");
+    const first = await ZipStore.open(file, { mode: "w" });
+    await first.set("/kept", bytes("old"));
+    await first.close();
+    const before = fs.readFileSync(file);
+    const second = await ZipStore.open(file, { mode: "w" });
+    await Promise.all([second.set("/a", bytes("new")), second.set("/b", bytes("new"))]);
+    await second.discard();
+    await second.discard(); // idempotent
+    await second.close(); // and close() after it writes nothing
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    expect(fs.readdirSync(path.dirname(file)).filter((n) => n.includes(".zstmp-"))).toEqual([]);
+    await expect(second.get("/a")).rejects.toMatchObject({ code: "Config" });
+  });
+
   it("switches to Zip64 above 65,535 entries and reads them all back", async () => {
     const file = zip64Archive;
     const zip = await ZipStore.open(file, { mode: "w" });
