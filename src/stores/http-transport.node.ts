@@ -89,6 +89,8 @@ export function undiciTransport(options: UndiciTransportOptions = {}): HttpTrans
       const response = await request(url, init);
       const location = response.headers.location;
       if (!REDIRECTS.has(response.statusCode) || typeof location !== "string") {
+        // A HEAD reply is done once its headers are in, whether or not anyone reads it.
+        if (req.method === "HEAD") release?.();
         return new UndiciResponse(response, req.method, release);
       }
       await response.body.dump({ limit: DRAIN_LIMIT }).catch(() => {});

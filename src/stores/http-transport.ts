@@ -147,7 +147,10 @@ export function fetchTransport(fetchFn?: FetchLike): HttpTransport {
       const link = linkSignal(request.signal);
       if (link) init.signal = link.signal;
       try {
-        return new FetchResponse(await send(request.url, init), link?.release);
+        const response = await send(request.url, init);
+        // A HEAD reply or a bodiless one is done once its headers are in.
+        if (request.method === "HEAD" || response.body === null) link?.release();
+        return new FetchResponse(response, link?.release);
       } catch (error) {
         link?.release();
         throw error;

@@ -203,6 +203,7 @@ export class SwiftStore implements Store {
     if (response.status === 404) return this.#missing(response, call);
     if (response.status !== 200) throw await errorFrom(response, call);
     this.#containerSeen = true;
+    await response.discard();
     return statFromHeaders(response);
   }
 
