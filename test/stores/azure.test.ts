@@ -392,6 +392,38 @@ describeLive("AzureBlobStore against Azurite", azuriteAvailable, () => {
       expect(await listAll(store, "/")).toEqual(["/d/2"]);
     });
 
+    it("deletePrefix deletes one by one the blobs a batch answer leaves out", async () => {
+      const inner = undiciTransport();
+      const deletes: string[] = [];
+      const transport: HttpTransport = {
+        name: "short answers",
+        async request(request) {
+          if (request.method === "DELETE") deletes.push(new URL(request.url).pathname);
+          const response = await inner.request(request);
+          if (!request.url.includes("comp=batch")) return response;
+          // Keep the answers for the first three sub-requests only, as a cut-short reply would.
+          const text = new TextDecoder().decode(await response.read());
+          const boundary =
+            /boundary=([^;]+)/.exec(response.header("content-type") ?? "")?.[1] ?? "";
+          const parts = text.split(`--${boundary}`);
+          const kept = [parts[0], ...parts.slice(1, 4)].join(`--${boundary}`) + `--${boundary}--`;
+          return {
+            status: response.status,
+            header: (name) => response.header(name),
+            read: async () => new TextEncoder().encode(kept),
+            discard: async () => {},
+          };
+        },
+        close: () => inner.close(),
+      };
+      const store = open({ container: "partial", transport });
+      const names = Array.from({ length: 8 }, (_, i) => `/p/${i}` as const);
+      for (const name of names) await store.set(name, bytes("1"));
+      await store.deletePrefix("/p");
+      expect(await listAll(store, "/")).toEqual([]);
+      expect(deletes).toHaveLength(5);
+    });
+
     it("deletePrefix falls back to one delete per blob where batches are refused", async () => {
       const inner = undiciTransport();
       let batches = 0;

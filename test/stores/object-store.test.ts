@@ -112,11 +112,16 @@ describe("inParallel", () => {
     expect(done.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
   });
 
-  it("rejects with the first failure", async () => {
+  it("rejects with the first failure and starts no item after it", async () => {
+    const started: number[] = [];
     await expect(
-      inParallel([1, 2], 2, async (n) => {
+      inParallel([1, 2, 3, 4, 5, 6], 2, async (n) => {
+        started.push(n);
+        await new Promise((resolve) => setTimeout(resolve, n === 2 ? 1 : 20));
         if (n === 2) throw new Error("two failed");
       }),
     ).rejects.toThrow("two failed");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(started).toEqual([1, 2]);
   });
 });

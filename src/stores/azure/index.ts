@@ -269,17 +269,22 @@ export class AzureBlobStore implements Store {
       this.#entries(folder, undefined, "deletePrefix", options?.signal),
     );
     const signal = options?.signal;
-    const batches: string[][] = [];
-    for (let i = 0; i < names.length; i += BATCH_LIMIT)
-      batches.push(names.slice(i, i + BATCH_LIMIT));
-    // A batch of 256 takes the server a while: a few at once, the rest of the lanes idle.
-    await inParallel(batches, Math.max(1, this.#concurrency >> 2), async (batch) => {
-      if (this.#batches() && (await this.#deleteBatch(batch, folder, signal))) return;
-      // Deletes carry no body: twice the lanes of block uploads keep the connection pool busy.
-      await inParallel(batch, this.#concurrency * 2, (name) =>
-        this.#deleteBlob(name, folder, signal),
-      );
-    });
+    let single = names;
+    if (this.#batches()) {
+      const batches: string[][] = [];
+      for (let i = 0; i < names.length; i += BATCH_LIMIT) {
+        batches.push(names.slice(i, i + BATCH_LIMIT));
+      }
+      single = [];
+      // A batch of 256 takes the server a while: a few at once.
+      await inParallel(batches, Math.max(1, this.#concurrency >> 2), async (batch) => {
+        single.push(...(this.#batches() ? await this.#deleteBatch(batch, folder, signal) : batch));
+      });
+    }
+    // Deletes carry no body: twice the lanes of block uploads keep the connection pool busy.
+    await inParallel(single, this.#concurrency * 2, (name) =>
+      this.#deleteBlob(name, folder, signal),
+    );
   }
 
   async *list(prefix?: string, options?: CallOptions): AsyncIterable<AbsolutePath> {
@@ -410,14 +415,15 @@ export class AzureBlobStore implements Store {
   }
 
   /**
-   * Deletes up to 256 blobs with one Blob Batch request; `false` when the server does not take
-   * batches (then every later deletePrefix deletes blob by blob). Missing blobs count as deleted.
+   * Deletes up to 256 blobs with one Blob Batch request and returns the names left to delete one
+   * by one: none, all of them when the server does not take batches (remembered for later
+   * calls) or failed as a whole, or those its answer left out. Missing blobs count as deleted.
    */
   async #deleteBatch(
     names: string[],
     key: string,
     signal: AbortSignal | undefined,
-  ): Promise<boolean> {
+  ): Promise<string[]> {
     const boundary = `batch_${crypto.randomUUID()}`;
     const subrequests = await Promise.all(
       names.map((blob) =>
@@ -438,32 +444,32 @@ export class AzureBlobStore implements Store {
     if (response.status === 404) {
       // No container: nothing to delete.
       await response.discard();
-      return true;
+      return [];
     }
-    if (response.status === 400 || response.status === 405 || response.status === 501) {
+    // Credentials refused: single deletes would be refused too, so say so now.
+    if (response.status === 401 || response.status === 403) throw await this.#fail(response, call);
+    if (response.status !== 202) {
+      // Any other refusal (400, 405, 409 on accounts without batches, 501) means no batches
+      // here; a 5xx fails this batch only. Deletes are idempotent: the blobs go one by one.
       await response.discard();
-      this.#batchDelete = false;
-      return false;
+      if (response.status < 500 || response.status === 501) this.#batchDelete = false;
+      return names;
     }
-    if (response.status >= 500) {
-      // Deletes are idempotent: this batch goes blob by blob, with their own error handling.
-      await response.discard();
-      return false;
-    }
-    if (response.status !== 202) throw await this.#fail(response, call);
     const answer = boundaryOf(response.header("content-type"));
     const text = new TextDecoder().decode(await this.#client.read(response, call));
     const results = answer === undefined ? [] : parseBatchResponse(text, answer);
     // The whole batch refused (one answer without a Content-ID): take the blob-by-blob way.
     if (results.length === 0 || results.some((r) => r.id === undefined && r.status === 400)) {
       this.#batchDelete = false;
-      return false;
+      return names;
     }
     // A missing blob is deleted already; any other answer fails the call, naming its key.
     const failed = results.find((r) => r.status !== 202 && r.status !== 404);
     if (failed) throw this.#batchError(failed, names, key);
     this.#batchDelete = true;
-    return true;
+    // Names the answer does not mention are not known to be deleted: they go one by one.
+    const answered = new Set(results.map((r) => r.id));
+    return names.filter((_, id) => !answered.has(id));
   }
 
   #batchError(result: BatchResult, names: string[], folder: string): StoreError {
