@@ -40,7 +40,10 @@ stop_server() {
   if [ -f "$dir/watchdog" ]; then
     local watchdog
     watchdog="$(cat "$dir/watchdog")"
-    [ "$watchdog" = "$$" ] || kill -TERM "$watchdog" 2>/dev/null || true
+    # Only if that PID is still our watchdog (a PID can be reused once it has exited).
+    if [ "$watchdog" != "$$" ] && tr '\0' ' ' <"/proc/$watchdog/cmdline" 2>/dev/null | grep -q " watch $dir "; then
+      kill -TERM "$watchdog" 2>/dev/null || true
+    fi
   fi
   if [ -f "$dir/pids" ]; then
     # Each server runs in its own session (setsid): its PID is its process group, so its

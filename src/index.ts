@@ -29,12 +29,12 @@ export {
 } from "./open.js";
 export { checkRange, rangeHeader, resolveRange, sliceRange } from "./ranges.js";
 export {
+  type Abandonable,
   type AbsolutePath,
   CAPABILITY_NAMES,
   type CallOptions,
   type Capabilities,
-  type Discardable,
-  isDiscardable,
+  isAbandonable,
   type Listable,
   type ListDirResult,
   type Prefix,

@@ -104,16 +104,17 @@ export interface Store extends Readable, Writable, Listable {
 /**
  * A store that writes its target whole when closed (a zip archive, a CAR file) and can drop
  * what it gathered instead, leaving the target as it was: what a failed copy calls so that no
- * partial archive replaces a good one.
+ * partial archive replaces a good one. (Not IcechunkStore's `discard()`, which drops
+ * uncommitted changes and keeps the store open.)
  */
-export interface Discardable {
+export interface Abandonable {
   /** Drops the pending output and releases the store, instead of `close()`. Idempotent. */
-  discard(): Promise<void>;
+  abandon(): Promise<void>;
 }
 
-/** Tells whether a store can drop its pending output (see `Discardable`). */
-export function isDiscardable(store: object): store is Discardable {
-  return typeof (store as Partial<Discardable>).discard === "function";
+/** Tells whether a store can drop its pending output (see `Abandonable`). */
+export function isAbandonable(store: object): store is Abandonable {
+  return typeof (store as Partial<Abandonable>).abandon === "function";
 }
 
 /** Capabilities of a store that can do nothing but read whole values. */

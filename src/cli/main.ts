@@ -67,12 +67,17 @@ function reportError(error: unknown, name: string, command: Command, io: CliIO):
 /**
  * The IO of the running process, with Ctrl-C (SIGINT) and SIGTERM (a service manager, `kill`,
  * a CI timeout) wired to the abort signal: a copy stops cleanly and says how to resume. Each
- * is caught once; a second one ends the process at once.
+ * is caught once; a second one ends the process at once, and so does the end of a 5 s grace
+ * after SIGTERM.
  */
 export function processIO(): CliIO {
   const controller = new AbortController();
   process.once("SIGINT", () => controller.abort(new Error("interrupted (Ctrl-C)")));
-  process.once("SIGTERM", () => controller.abort(new Error("terminated (SIGTERM)")));
+  process.once("SIGTERM", () => {
+    controller.abort(new Error("terminated (SIGTERM)"));
+    // Commands that do not watch the signal (info, tree…) still end soon after one SIGTERM.
+    setTimeout(() => process.exit(143), 5_000).unref();
+  });
   // `zarrstore ls -r … | head` closes stdout early: stop quietly, as Unix tools do.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code !== "EPIPE") throw error;

@@ -6,9 +6,9 @@ import { type AbsolutePath, toKey, toPrefix } from "../keys.js";
 import { compareKeys, listDirFromKeys } from "../listing.js";
 import { resolveRange } from "../ranges.js";
 import type {
+  Abandonable,
   CallOptions,
   Capabilities,
-  Discardable,
   ListDirResult,
   RangeQuery,
   SetOptions,
@@ -110,7 +110,7 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * const meta = await zip.get("/.zmetadata");
  * await zip.close();
  */
-export class ZipStore implements Store, Discardable {
+export class ZipStore implements Store, Abandonable {
   readonly capabilities: Capabilities;
   /** Entries of the archive that are not served (bad names, folders are not counted). */
   readonly skipped: readonly SkippedEntry[];
@@ -364,7 +364,7 @@ export class ZipStore implements Store, Discardable {
    * Mode `w`: drops the archive being written (its temporary file) and leaves `path` as it was;
    * mode `r`: the same as `close()`. Idempotent, and a no-op after `close()`.
    */
-  async discard(): Promise<void> {
+  async abandon(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await Promise.allSettled(this.#appending);

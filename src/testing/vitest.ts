@@ -44,10 +44,17 @@ export function describeConformance(
     afterAll(
       async () => {
         if (!store) return;
-        if (options.cleanup) await options.cleanup(writer ?? store, root);
-        else await removeRoot(writer ?? store, root);
-        await options.teardown?.(store);
-        if (writer && writer !== store) await writer.close();
+        try {
+          if (options.cleanup) await options.cleanup(writer ?? store, root);
+          else await removeRoot(writer ?? store, root);
+        } finally {
+          // A cleanup that fails still lets the servers and files go.
+          try {
+            await options.teardown?.(store);
+          } finally {
+            if (writer && writer !== store) await writer.close();
+          }
+        }
       },
       tier === "heavy" ? 600_000 : undefined,
     );

@@ -9,7 +9,7 @@ import { textToBytes } from "../../src/helpers.js";
 import { createGatewayHandler } from "../../src/ipfs/gateway.js";
 import { serveHandler } from "../../src/ipfs/serve.node.js";
 import { openStore } from "../../src/open.node.js";
-import { isDiscardable } from "../../src/store.js";
+import { isAbandonable } from "../../src/store.js";
 import { IPLDStore } from "../../src/stores/ipld/index.js";
 import { runCli } from "../support/cli.js";
 
@@ -105,9 +105,9 @@ describe("zarrstore car", () => {
     const before = readFileSync(car);
     const store = await openStore(`car://${car}`, { mode: "w" });
     await store.set("/other", textToBytes("not to be written"));
-    expect(isDiscardable(store)).toBe(true);
-    if (isDiscardable(store)) await store.discard();
-    await store.close(); // after discard(), close() writes nothing
+    expect(isAbandonable(store)).toBe(true);
+    if (isAbandonable(store)) await store.abandon();
+    await store.close(); // after abandon(), close() writes nothing
     expect(readFileSync(car).equals(before)).toBe(true);
   });
 

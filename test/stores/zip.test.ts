@@ -196,7 +196,7 @@ describe("ZipStore mode w", () => {
     await reader.close();
   });
 
-  it("discard() drops the archive being written and leaves the one at its path as it was", async () => {
+  it("abandon() drops the archive being written and leaves the one at its path as it was", async () => {
     const file = freshPath("discard");
     const first = await ZipStore.open(file, { mode: "w" });
     await first.set("/kept", bytes("old"));
@@ -204,8 +204,8 @@ describe("ZipStore mode w", () => {
     const before = fs.readFileSync(file);
     const second = await ZipStore.open(file, { mode: "w" });
     await Promise.all([second.set("/a", bytes("new")), second.set("/b", bytes("new"))]);
-    await second.discard();
-    await second.discard(); // idempotent
+    await second.abandon();
+    await second.abandon(); // idempotent
     await second.close(); // and close() after it writes nothing
     expect(fs.readFileSync(file).equals(before)).toBe(true);
     expect(fs.readdirSync(path.dirname(file)).filter((n) => n.includes(".zstmp-"))).toEqual([]);

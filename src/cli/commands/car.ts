@@ -128,8 +128,8 @@ async function importCar(car: string, url: string, values: Values, io: CliIO): P
     const root = source.root;
     const written = dst;
     dst = undefined;
-    if (!summary.ok) await discardOutput(written, url, io);
-    else await written.close();
+    // A failed import leaves a zip or CAR file as it was; other stores keep what landed.
+    if (summary.ok || !(await discardOutput(written, url, io))) await written.close();
     if (values.json) {
       writeJson(io, {
         root,

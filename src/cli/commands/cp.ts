@@ -1,6 +1,6 @@
 import { redactUrl } from "../../http/status.js";
 import type { OpenOptions } from "../../open.js";
-import { isDiscardable, type Store } from "../../store.js";
+import { isAbandonable, type Store } from "../../store.js";
 import { IcechunkStore } from "../../stores/icechunk/index.js";
 import { type CopyOptions, type CopySummary, copyStore } from "../../zarr/copy.js";
 import { note, parseCommandArgs, parseCount, writeJson } from "../format.js";
@@ -131,8 +131,8 @@ export async function runCopy(
  * leaves the file as it was; says so on stderr. `false` for other stores (they keep what landed).
  */
 export async function discardOutput(dst: Store, url: string, io: CliIO): Promise<boolean> {
-  if (!isDiscardable(dst)) return false;
-  await dst.discard();
+  if (!isAbandonable(dst)) return false;
+  await dst.abandon();
   io.stderr.write(`${url} was not written (left as it was): the copy did not complete\n`);
   return true;
 }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { StoreError } from "../../errors.js";
-import type { CallOptions, Discardable } from "../../store.js";
+import type { Abandonable, CallOptions } from "../../store.js";
 import { IPLDStore, type IPLDStoreOptions } from "./ipld-store.js";
 
 /** Options for `openCarFile`. */
@@ -16,7 +16,7 @@ export interface CarFileOptions extends IPLDStoreOptions {
  * An IPLDStore that writes itself as a CARv1 to `path` when closed (temp file + rename, so the
  * file is whole or absent). `root` tells the root CID written.
  */
-export class CarFileStore extends IPLDStore implements Discardable {
+export class CarFileStore extends IPLDStore implements Abandonable {
   readonly path: string;
   #closed = false;
   #root: string | undefined;
@@ -32,7 +32,7 @@ export class CarFileStore extends IPLDStore implements Discardable {
   }
 
   /** Releases the store without writing the CAR: `path` is left as it was. Idempotent. */
-  async discard(): Promise<void> {
+  async abandon(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     await super.close();
