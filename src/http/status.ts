@@ -11,6 +11,7 @@
  * });
  */
 import { abortError, StoreError, type StoreErrorCode, type StoreOperation } from "../errors.js";
+import { type HttpResponse, TruncatedBodyError } from "../stores/http-transport.js";
 
 /** What an HTTP backend knows about the failed call. Never put credentials in here. */
 export interface HttpErrorContext {
@@ -277,4 +278,31 @@ function shortDetail(detail: string | undefined): string {
   if (!detail) return "";
   const flat = detail.replace(/\s+/g, " ").trim();
   return flat.length > 200 ? `${flat.slice(0, 200)}…` : flat;
+}
+
+/**
+ * Reads a response body whole for an object-store backend: a body shorter than announced is a
+ * retryable `Integrity` error, other failures go through `mapTransportError`.
+ */
+export async function readWhole(
+  response: HttpResponse,
+  ctx: Pick<HttpErrorContext, "backend" | "operation" | "key">,
+  signal?: AbortSignal,
+): Promise<Uint8Array> {
+  try {
+    return await response.read();
+  } catch (cause) {
+    if (cause instanceof TruncatedBodyError) {
+      throw new StoreError({
+        code: "Integrity",
+        message: `${ctx.backend} ${ctx.operation}${ctx.key ? ` ${ctx.key}` : ""}: ${cause.message}; retry the read`,
+        operation: ctx.operation,
+        key: ctx.key,
+        backend: ctx.backend,
+        retryable: true,
+        cause,
+      });
+    }
+    throw mapTransportError(cause, ctx, signal);
+  }
 }

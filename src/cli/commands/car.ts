@@ -11,7 +11,7 @@ import { copyStore } from "../../zarr/copy.js";
 import { parseCommandArgs, parseCount, writeJson } from "../format.js";
 import { type CliIO, type Command, EXIT, UsageError } from "../io.js";
 import { openTarget } from "../target.js";
-import { discardOutput } from "./cp.js";
+import { abandonOutput } from "./cp.js";
 
 const OPTIONS = {
   "inline-zarr-json": { type: "boolean" },
@@ -129,7 +129,7 @@ async function importCar(car: string, url: string, values: Values, io: CliIO): P
     const written = dst;
     dst = undefined;
     // A failed import leaves a zip or CAR file as it was; other stores keep what landed.
-    if (summary.ok || !(await discardOutput(written, url, io))) await written.close();
+    if (summary.ok || !(await abandonOutput(written, url, io))) await written.close();
     if (values.json) {
       writeJson(io, {
         root,
@@ -144,7 +144,7 @@ async function importCar(car: string, url: string, values: Values, io: CliIO): P
     return summary.ok ? EXIT.ok : EXIT.failed;
   } finally {
     // Still set: the import threw. A zip or CAR being written is dropped, not installed half done.
-    if (dst) await discardOutput(dst, url, io).catch(() => {});
+    if (dst) await abandonOutput(dst, url, io).catch(() => {});
     await Promise.allSettled([source.store.close(), dst?.close()]);
   }
 }

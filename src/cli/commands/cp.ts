@@ -108,7 +108,7 @@ export async function runCopy(
     reporter.stop();
     const closing = dst;
     dst = undefined;
-    if (!summary.ok && (await discardOutput(closing, dstUrl, io))) {
+    if (!summary.ok && (await abandonOutput(closing, dstUrl, io))) {
       printSummary(name, summary, options, args, flags, io, { discarded: true });
       return EXIT.failed;
     }
@@ -120,7 +120,7 @@ export async function runCopy(
   } finally {
     reporter.stop();
     // Still set: the copy threw. A zip or CAR being written is dropped, not installed half done.
-    if (dst) await discardOutput(dst, dstUrl, io).catch(() => {});
+    if (dst) await abandonOutput(dst, dstUrl, io).catch(() => {});
     await Promise.allSettled([src.close(), dst?.close()]);
     if (src instanceof IcechunkStore || dst instanceof IcechunkStore) await releaseIcechunk(io);
   }
@@ -130,7 +130,7 @@ export async function runCopy(
  * Drops what a write-on-close destination (a zip or CAR file) gathered, so that a failed copy
  * leaves the file as it was; says so on stderr. `false` for other stores (they keep what landed).
  */
-export async function discardOutput(dst: Store, url: string, io: CliIO): Promise<boolean> {
+export async function abandonOutput(dst: Store, url: string, io: CliIO): Promise<boolean> {
   if (!isAbandonable(dst)) return false;
   await dst.abandon();
   io.stderr.write(`${url} was not written (left as it was): the copy did not complete\n`);

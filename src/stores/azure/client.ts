@@ -5,13 +5,8 @@
  * Transport failures and short bodies become `StoreError`s here; statuses are left to the caller.
  */
 import { StoreError, type StoreOperation } from "../../errors.js";
-import { mapTransportError, redactUrl } from "../../http/status.js";
-import {
-  type HttpMethod,
-  type HttpResponse,
-  type HttpTransport,
-  TruncatedBodyError,
-} from "../http-transport.js";
+import { mapTransportError, readWhole, redactUrl } from "../../http/status.js";
+import type { HttpMethod, HttpResponse, HttpTransport } from "../http-transport.js";
 import { BACKEND, sasWindow } from "./errors.js";
 
 /** The REST API version we speak: 2021-08-06 brought `Encoded` names in listings. */
@@ -199,27 +194,12 @@ export class AzureClient {
   }
 
   /** Reads a body whole; a body shorter than announced is a retryable `Integrity` error. */
-  async read(response: HttpResponse, call: AzureCall): Promise<Uint8Array> {
-    try {
-      return await response.read();
-    } catch (cause) {
-      if (cause instanceof TruncatedBodyError) {
-        throw new StoreError({
-          code: "Integrity",
-          message: `${BACKEND} ${call.operation}${call.key ? ` ${call.key}` : ""}: ${cause.message}; retry the read`,
-          operation: call.operation,
-          key: call.key,
-          backend: BACKEND,
-          retryable: true,
-          cause,
-        });
-      }
-      throw mapTransportError(
-        cause,
-        { backend: BACKEND, operation: call.operation, key: call.key },
-        call.signal,
-      );
-    }
+  read(response: HttpResponse, call: AzureCall): Promise<Uint8Array> {
+    return readWhole(
+      response,
+      { backend: BACKEND, operation: call.operation, key: call.key },
+      call.signal,
+    );
   }
 
   /** Releases the transport's sockets. */
